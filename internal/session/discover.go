@@ -1,0 +1,231 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os/user"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sshkick/sshkick/internal/logind"
+	"github.com/sshkick/sshkick/internal/proc"
+	"github.com/sshkick/sshkick/internal/utmp"
+)
+
+// DefaultUtmp is where glibc systems keep the utmp database.
+const DefaultUtmp = "/run/utmp"
+
+// Options say where Discover looks. Zero values mean the real system.
+type Options struct {
+	UtmpPath string // DefaultUtmp
+	ProcRoot string // "/proc"
+	DevRoot  string // "/dev"
+	// NoLogind skips logind. Without it, logind is asked when a system bus
+	// with org.freedesktop.login1 is there, and silently skipped when not.
+	NoLogind bool
+	Now      time.Time // time.Now()
+}
+
+func (o *Options) defaults() {
+	if o.UtmpPath == "" {
+		o.UtmpPath = DefaultUtmp
+	}
+	if o.ProcRoot == "" {
+		o.ProcRoot = "/proc"
+	}
+	if o.DevRoot == "" {
+		o.DevRoot = "/dev"
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+}
+
+// Result is what Discover found, and what it could not see.
+type Result struct {
+	Sessions []Session
+	// Notes say what could not be seen and why, for a person to read.
+	Notes []string
+	// Proc is the process table the sessions were built from.
+	Proc *proc.Snapshot
+	// Logind is connected when logind was there; the caller closes it.
+	Logind *logind.Client
+}
+
+// Discover reads utmp, /proc and logind and joins them.
+func Discover(ctx context.Context, o Options) (*Result, error) {
+	o.defaults()
+	res := &Result{}
+	in := Input{Now: o.Now}
+
+	recs, err := utmp.ReadFile(o.UtmpPath)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		// Normal: hosts built without utmp (Debian 13) have none.
+	case errors.Is(err, utmp.ErrTruncated):
+		res.Notes = append(res.Notes, fmt.Sprintf("%s ends in a partial record; it was ignored", o.UtmpPath))
+	default:
+		res.Notes = append(res.Notes, fmt.Sprintf("cannot read %s (%v); sessions are listed from the other sources", o.UtmpPath, err))
+	}
+	in.Utmp = recs
+
+	snap, err := proc.Scan(o.ProcRoot)
+	if err != nil {
+		return nil, err
+	}
+	res.Proc, in.Proc = snap, snap
+
+	if !o.NoLogind {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		c, err := logind.Connect(cctx)
+		cancel()
+		switch {
+		case err == nil:
+			sessions, err := c.Sessions(ctx)
+			if err != nil {
+				res.Notes = append(res.Notes, fmt.Sprintf("logind did not list its sessions (%v); sessions are listed from utmp and /proc", err))
+			}
+			in.Logind = sessions
+			res.Logind = c
+		case errors.Is(err, logind.ErrUnavailable):
+			// No logind here: utmp and /proc carry on.
+		default:
+			res.Notes = append(res.Notes, fmt.Sprintf("cannot reach logind (%v); sessions are listed from utmp and /proc", err))
+		}
+	}
+
+	peers := &peerFinder{root: o.ProcRoot, snap: snap}
+	in.Peer = peers.peer
+	in.TTYAtime = func(tty string) (time.Time, bool) { return TTYAtime(o.DevRoot, tty) }
+	users := newUserCache()
+	in.UserName, in.UserID = users.name, users.id
+
+	res.Sessions = Join(in)
+	if peers.hidden > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("the client address of %d session(s) is hidden: reading another user's sockets needs root; run with sudo to see it", peers.hidden))
+	}
+	if snap.Denied > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d process(es) could not be read; run with sudo to see them", snap.Denied))
+	}
+	return res, nil
+}
+
+// TTYAtime returns the access time of a terminal under devRoot: the last
+// time input from its user was read. Idle is measured from it, as w and
+// who -u do; not from mtime, which output (and our own warnings) moves.
+// The name must be one proc.TTYDevice accepts and the file a character
+// device, so a forged utmp line never makes us stat an arbitrary path.
+func TTYAtime(devRoot, tty string) (time.Time, bool) {
+	if _, ok := proc.TTYDevice(tty); !ok {
+		return time.Time{}, false
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(devRoot+"/"+tty, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return time.Time{}, false
+	}
+	return time.Unix(st.Atim.Unix()), true
+}
+
+// peerFinder finds the client address of an SSH connection from the socket
+// sshd holds, which works for every session, with a terminal or without.
+type peerFinder struct {
+	root   string
+	snap   *proc.Snapshot
+	conns  map[uint64]proc.Conn
+	loaded bool
+	hidden int
+}
+
+func (f *peerFinder) peer(pid int) (netip.AddrPort, bool) {
+	inodes, err := proc.SocketInodes(f.root, pid)
+	if err == nil && len(inodes) > 0 {
+		if !f.loaded {
+			f.loaded = true
+			f.conns, _ = proc.TCPConns(f.root)
+		}
+		for _, ino := range inodes {
+			if c, ok := f.conns[ino]; ok {
+				return c.Remote, true
+			}
+		}
+	}
+	// Without access to the socket (not root), the session's own
+	// environment may still say: SSH_CONNECTION="client port server port".
+	for _, d := range f.snap.Descendants(pid) {
+		v, err := proc.Getenv(f.root, d.PID, "SSH_CONNECTION")
+		if err != nil || v == "" {
+			continue
+		}
+		if ap, ok := parseSSHConnection(v); ok {
+			return ap, true
+		}
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		f.hidden++
+	}
+	return netip.AddrPort{}, false
+}
+
+func parseSSHConnection(v string) (netip.AddrPort, bool) {
+	f := strings.Fields(v)
+	if len(f) != 4 {
+		return netip.AddrPort{}, false
+	}
+	a, err := netip.ParseAddr(f[0])
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	p, err := strconv.ParseUint(f[1], 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(p)), true
+}
+
+// userCache memoizes password database look-ups: a host with thousands of
+// sessions has far fewer users.
+type userCache struct {
+	mu    sync.Mutex
+	names map[int]string
+	ids   map[string]int
+}
+
+func newUserCache() *userCache {
+	return &userCache{names: map[int]string{}, ids: map[string]int{}}
+}
+
+func (c *userCache) name(uid int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := c.names[uid]; ok {
+		return n
+	}
+	n := strconv.Itoa(uid)
+	if u, err := user.LookupId(n); err == nil {
+		n = u.Username
+	}
+	c.names[uid] = n
+	return n
+}
+
+func (c *userCache) id(name string) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id, ok := c.ids[name]; ok {
+		return id, id >= 0
+	}
+	id := -1
+	if u, err := user.Lookup(name); err == nil {
+		id, _ = strconv.Atoi(u.Uid)
+	}
+	c.ids[name] = id
+	return id, id >= 0
+}
