@@ -1,0 +1,45 @@
+# make check: everything CI runs. It installs what the tests need when it is
+# missing (as root) and fails loudly when it cannot.
+GO ?= go
+SHELL := /bin/bash
+
+.PHONY: check deps fmt vet test build bench clean
+
+check: deps fmt vet test
+
+build:
+	$(GO) build -o sshkick ./cmd/sshkick
+
+# The end-to-end suite needs a real OpenSSH server, dbus-daemon (fake logind),
+# who/w (coreutils/procps) and useradd (passwd).
+deps:
+	@missing=""; \
+	for b in /usr/sbin/sshd:openssh-server /usr/bin/dbus-daemon:dbus-daemon /usr/bin/who:coreutils \
+	         /usr/bin/w:procps /usr/sbin/useradd:passwd /usr/bin/ssh:openssh-client /usr/bin/ssh-keygen:openssh-client; do \
+	  [ -x "$${b%%:*}" ] || missing="$$missing $${b##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "make check: missing packages:$$missing; install them (as root: apt-get install$$missing) or run make check as root" >&2; exit 1; \
+	  fi; \
+	  echo "make check: installing$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) >&2 \
+	    || { echo "make check: apt-get install$$missing failed" >&2; exit 1; }; \
+	fi
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# SSHKICK_E2E=require turns a skipped end-to-end test (not root, no sshd) into a failure.
+test:
+	SSHKICK_E2E=require $(GO) test -race -count=1 -timeout 20m ./...
+
+bench:
+	bash bench/list-vs-who.sh
+
+clean:
+	rm -f sshkick
