@@ -1,0 +1,163 @@
+// Package kick ends login sessions and users' processes: it resolves what
+// the admin named into sessions, plans which process gets which signal when,
+// and carries the plan out through pidfds after verifying every process is
+// the one discovery saw.
+//
+// kick is the only package that sends signals. It never signals by bare
+// PID, never PID 1 or below, never a kernel thread, never an sshd that is
+// not the session's own, never a multiplexer server shared by other panes,
+// and never the caller's own session unless forced.
+package kick
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/sshkick/sshkick/internal/proc"
+	"github.com/sshkick/sshkick/internal/session"
+)
+
+// Refusal is a target or process that was not signalled, and why.
+type Refusal struct {
+	Target string `json:"target,omitempty"`
+	PID    int    `json:"pid,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// UserTarget is a user named as a target (for --all-processes).
+type UserTarget struct {
+	Name string `json:"name"`
+	UID  int    `json:"uid"`
+}
+
+// Selection is what a list of targets and selectors resolved to.
+type Selection struct {
+	Sessions  []session.Session
+	Refused   []Refusal
+	Unmatched []string
+	Users     []UserTarget
+}
+
+// Self describes the caller: the processes from it up to init, so a kick
+// never ends the session the admin is typing in (unless forced).
+type Self struct {
+	Ancestors map[int]bool
+}
+
+// SelfFrom builds Self from a snapshot, walking up from pid.
+func SelfFrom(snap *proc.Snapshot, pid int) Self {
+	s := Self{Ancestors: map[int]bool{}}
+	for i := 0; i < 4096 && pid > 0; i++ {
+		s.Ancestors[pid] = true
+		p := snap.Procs[pid]
+		if p == nil {
+			break
+		}
+		pid = p.PPID
+	}
+	return s
+}
+
+// Owns reports whether the caller runs inside s.
+func (me Self) Owns(s *session.Session) bool {
+	for _, m := range s.Members {
+		if me.Ancestors[m.PID] && m.PID > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// Resolve turns targets into sessions. A target is a session id or a
+// terminal as `list` shows them ("pts/3"), a PID `list` shows (the PID
+// column or any of the session's processes), or a user name (all of the
+// user's sessions). The selectors in flt narrow the result; with no
+// targets, they alone select. lookup finds a user's uid.
+func Resolve(args []string, flt session.Filter, all []session.Session, me Self, force bool,
+	lookup func(string) (int, bool)) Selection {
+	var sel Selection
+	picked := map[string]bool{}
+	take := func(target string, s *session.Session) {
+		if picked[s.ID] || !flt.Match(s) {
+			return
+		}
+		picked[s.ID] = true
+		switch {
+		case s.Stale:
+			sel.Refused = append(sel.Refused, Refusal{Target: target, PID: s.PID,
+				Reason: "stale utmp record (" + s.StaleReason + "): not signalled"})
+		case me.Owns(s) && !force:
+			sel.Refused = append(sel.Refused, Refusal{Target: target, PID: s.PID,
+				Reason: "this is your own session: use --force to end it"})
+		default:
+			sel.Sessions = append(sel.Sessions, *s)
+		}
+	}
+	if len(args) == 0 {
+		for i := range all {
+			take(all[i].ID, &all[i])
+		}
+		return sel
+	}
+	for _, a := range args {
+		matched := false
+		match := func(pred func(*session.Session) bool) {
+			// Live sessions first: a stale record on a reused terminal
+			// must not shadow the session that is there now.
+			for _, stale := range []bool{false, true} {
+				for i := range all {
+					if all[i].Stale == stale && pred(&all[i]) {
+						matched = true
+						take(a, &all[i])
+					}
+				}
+				if matched {
+					return
+				}
+			}
+		}
+		if n, err := strconv.Atoi(a); err == nil {
+			if n <= 1 {
+				sel.Refused = append(sel.Refused, Refusal{Target: a, PID: n, Reason: pidReason(n)})
+				continue
+			}
+			match(func(s *session.Session) bool { return s.PID == n || slices.Contains(s.PIDs, n) })
+			if !matched {
+				sel.Unmatched = append(sel.Unmatched, a)
+			}
+			continue
+		}
+		match(func(s *session.Session) bool { return s.ID == a })
+		if !matched {
+			if _, ok := proc.TTYDevice(a); ok {
+				match(func(s *session.Session) bool { return s.TTY == a })
+			}
+		}
+		if !matched && !strings.ContainsAny(a, "/:") {
+			uid, ok := lookup(a)
+			if ok {
+				sel.Users = append(sel.Users, UserTarget{Name: a, UID: uid})
+			}
+			match(func(s *session.Session) bool { return s.User == a })
+			if ok {
+				continue
+			}
+		}
+		if !matched {
+			sel.Unmatched = append(sel.Unmatched, a)
+		}
+	}
+	return sel
+}
+
+func pidReason(n int) string {
+	switch {
+	case n == 1:
+		return "PID 1 is init: never signalled"
+	case n == 0:
+		return "PID 0 is not a process (kill(0) would signal the caller's own process group): refused"
+	default:
+		return "PID " + strconv.Itoa(n) + " is not a process id (a negative PID means a process group to kill()): refused"
+	}
+}
