@@ -130,7 +130,7 @@ type Input struct {
 // Join builds the session list. It never drops a utmp USER_PROCESS record:
 // a record that the process table does not back is listed with Stale set.
 func Join(in Input) []Session {
-	j := &joiner{in: in, sidIndex: map[int][]*proc.Process{}}
+	j := &joiner{in: in, sidIndex: map[int][]*proc.Process{}, out: make([]Session, 0, len(in.Utmp)+len(in.Logind)+8)}
 	if in.Proc != nil {
 		for _, p := range in.Proc.Procs {
 			if !p.Zombie() {
@@ -738,12 +738,23 @@ func (j *joiner) finish() {
 			}
 		}
 	}
-	slices.SortStableFunc(j.out, func(a, b Session) int {
-		if c := a.Login.Compare(b.Login); c != 0 {
+	// Sort an index, not the sessions: moving whole Session values is most
+	// of the cost of sorting a large utmp.
+	idx := make([]int, len(j.out))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		if c := j.out[a].Login.Compare(j.out[b].Login); c != 0 {
 			return c
 		}
-		return strings.Compare(a.ID, b.ID)
+		return strings.Compare(j.out[a].ID, j.out[b].ID)
 	})
+	sorted := make([]Session, len(j.out))
+	for i, k := range idx {
+		sorted[i] = j.out[k]
+	}
+	j.out = sorted
 }
 
 // idPID is the PID in a session id for sessions without a unique
