@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -208,9 +207,9 @@ func writeJSON(ios *IO, sessions []session.Session) error {
 }
 
 func writeTable(ios *IO, sessions []session.Session, now time.Time, noHead bool) error {
-	tw := tabwriter.NewWriter(ios.Out, 0, 0, 2, ' ', 0)
+	t := &table{rows: make([][]string, 0, len(sessions)+1)}
 	if !noHead {
-		fmt.Fprintln(tw, "ID\tUSER\tTTY\tFROM\tLOGIN\tIDLE\tPID\tKIND\tWHAT")
+		t.add("ID", "USER", "TTY", "FROM", "LOGIN", "IDLE", "PID", "KIND", "WHAT")
 	}
 	for i := range sessions {
 		s := &sessions[i]
@@ -220,11 +219,10 @@ func writeTable(ios *IO, sessions []session.Session, now time.Time, noHead bool)
 		} else if what == "" {
 			what = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
-			sanitize.Field(s.ID), orDash(sanitize.Field(s.User)), orDash(sanitize.Field(s.TTY)),
-			orDash(sanitize.Field(s.Host)), loginString(s.Login, now), idleString(s), s.PID, s.Kind, what)
+		t.add(sanitize.Field(s.ID), orDash(sanitize.Field(s.User)), orDash(sanitize.Field(s.TTY)),
+			orDash(sanitize.Field(s.Host)), loginString(s.Login, now), idleString(s), strconv.Itoa(s.PID), string(s.Kind), what)
 	}
-	return tw.Flush()
+	return t.write(ios.Out)
 }
 
 func orDash(s string) string {

@@ -338,6 +338,9 @@ func warnAndWait(ctx context.Context, o *kickOptions, sessions []session.Session
 		}
 		return sessions, res, false
 	}
+	// Ctrl-C must cancel from the moment the first warning can be seen.
+	sigctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	results := deliver(ctx, sessions, compose(body), opt, "warning", trail)
 	for _, r := range results {
 		if r.Status != string(termmsg.Delivered) {
@@ -348,10 +351,6 @@ func warnAndWait(ctx context.Context, o *kickOptions, sessions []session.Session
 		return sessions, results, false
 	}
 	o.IO.notef("warned %d session(s); kicking at %s (in %s); Ctrl-C cancels", len(sessions), deadline.Format("15:04:05"), humanDuration(w.delay))
-	sigctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
 	next := 0
 	for next < len(reminders) && reminders[next] >= w.delay {
 		next++
@@ -401,18 +400,24 @@ func warnAndWait(ctx context.Context, o *kickOptions, sessions []session.Session
 	return sessions, results, false
 }
 
-// sessionAlive reports whether the session's leader (or its login process)
-// is still the process discovery saw.
+// sessionAlive reports whether the session is still there: its leader
+// (the login shell or command) is still the process discovery saw; for a
+// session without one (forwards only), its sshd or login process.
 func sessionAlive(s *session.Session) bool {
 	for _, role := range []session.Role{session.RoleLeader, session.RoleSSHD, session.RoleMonitor, session.RoleLogin} {
+		had := false
 		for _, m := range s.Members {
 			if m.Role != role {
 				continue
 			}
+			had = true
 			p, err := proc.Read("/proc", m.PID)
 			if err == nil && !p.Zombie() && p.Start == m.Start {
 				return true
 			}
+		}
+		if had {
+			return false
 		}
 	}
 	return false
