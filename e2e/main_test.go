@@ -175,3 +175,10 @@ func whoU(t testing.TB, file string) []whoLine {
 	}
 	return lines
 }
+
+func mustJSON(t testing.TB, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, s)
+	}
+}

@@ -72,7 +72,7 @@ func (me Self) Owns(s *session.Session) bool {
 // Resolve turns targets into sessions. A target is a session id or a
 // terminal as `list` shows them ("pts/3"), a PID `list` shows (the PID
 // column or any of the session's processes), or a user name (all of the
-// user's sessions). The selectors in flt narrow the result; with no
+// user's sessions). "id:X" and "pid:N" say which a number is meant as. The selectors in flt narrow the result; with no
 // targets, they alone select. lookup finds a user's uid.
 func Resolve(args []string, flt session.Filter, all []session.Session, me Self, force bool,
 	lookup func(string) (int, bool)) Selection {
@@ -117,18 +117,45 @@ func Resolve(args []string, flt session.Filter, all []session.Session, me Self, 
 				}
 			}
 		}
-		if n, err := strconv.Atoi(a); err == nil {
-			if n <= 1 {
-				sel.Refused = append(sel.Refused, Refusal{Target: a, PID: n, Reason: pidReason(n)})
-				continue
-			}
-			match(func(s *session.Session) bool { return s.PID == n || slices.Contains(s.PIDs, n) })
+		byPID := func(n int) func(*session.Session) bool {
+			return func(s *session.Session) bool { return s.PID == n || slices.Contains(s.PIDs, n) }
+		}
+		byID := func(id string) func(*session.Session) bool {
+			return func(s *session.Session) bool { return s.ID == id }
+		}
+		if id, ok := strings.CutPrefix(a, "id:"); ok {
+			match(byID(id))
 			if !matched {
 				sel.Unmatched = append(sel.Unmatched, a)
 			}
 			continue
 		}
-		match(func(s *session.Session) bool { return s.ID == a })
+		num, explicitPID := strings.CutPrefix(a, "pid:")
+		if n, err := strconv.Atoi(num); err == nil {
+			if n <= 1 {
+				sel.Refused = append(sel.Refused, Refusal{Target: a, PID: n, Reason: pidReason(n)})
+				continue
+			}
+			// logind's session ids are numbers too: a number that names
+			// one session by id and another by PID is refused, not guessed.
+			idHit := !explicitPID && slices.ContainsFunc(all, func(s session.Session) bool { return byID(num)(&s) })
+			pidHit := slices.ContainsFunc(all, func(s session.Session) bool { return byPID(n)(&s) })
+			switch {
+			case idHit && pidHit && !slices.ContainsFunc(all, func(s session.Session) bool { return byID(num)(&s) && byPID(n)(&s) }):
+				sel.Refused = append(sel.Refused, Refusal{Target: a, Reason: "ambiguous: " + a +
+					" is a logind session id and a PID of another session: write id:" + a + " or pid:" + a})
+				continue
+			case idHit:
+				match(byID(num))
+			default:
+				match(byPID(n))
+			}
+			if !matched {
+				sel.Unmatched = append(sel.Unmatched, a)
+			}
+			continue
+		}
+		match(byID(a))
 		if !matched {
 			if _, ok := proc.TTYDevice(a); ok {
 				match(func(s *session.Session) bool { return s.TTY == a })

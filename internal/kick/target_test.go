@@ -267,3 +267,40 @@ func TestOwns(t *testing.T) {
 		t.Errorf("the zero Self owns a session")
 	}
 }
+
+// TestResolveNumericIDs: logind's session ids are numbers, like PIDs. A
+// number naming one session by id and another by PID is refused; id: and
+// pid: say which is meant.
+func TestResolveNumericIDs(t *testing.T) {
+	all := []session.Session{
+		fixSession("101", "alice", 1000, "pts/0", session.SSH, 5000, 5001, 5002),
+		fixSession("7", "bob", 1001, "pts/1", session.SSH, 101, 102, 103),
+		fixSession("8", "carol", 1002, "pts/2", session.SSH, 8, 600, 601),
+	}
+	ids := func(sel Selection) []string {
+		var out []string
+		for _, s := range sel.Sessions {
+			out = append(out, s.ID)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		arg     string
+		want    []string
+		refused bool
+	}{
+		{"7", []string{"7"}, false},      // an id only
+		{"5001", []string{"101"}, false}, // a PID only
+		{"101", nil, true},               // id of alice's, PID of bob's: ambiguous
+		{"id:101", []string{"101"}, false},
+		{"pid:101", []string{"7"}, false},
+		{"8", []string{"8"}, false}, // id and PID of the same session
+		{"pid:1", nil, true},
+		{"id:nope", nil, false},
+	} {
+		sel := Resolve([]string{tc.arg}, session.Filter{}, all, Self{}, false, func(string) (int, bool) { return 0, false })
+		if got := ids(sel); !slices.Equal(got, tc.want) || (len(sel.Refused) > 0) != tc.refused {
+			t.Errorf("%s: sessions %v refused %+v unmatched %v", tc.arg, got, sel.Refused, sel.Unmatched)
+		}
+	}
+}
