@@ -8,4 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SSHKICK_BENCH=1 SSHKICK_BENCH_N=${1:-50} SSHKICK_BENCH_ROUNDS=${2:-3} \
   go test -count=1 -timeout 30m -run TestKickVsPkill ./bench/kickbench/ -v 2>&1 \
-  | grep -E '^(sessions|sshkick|pkill|ratio)|FAIL|panic|kickbench'
+  | grep -E '^(sessions|sshkick|pkill|ratio|  of which)|FAIL|panic|kickbench'

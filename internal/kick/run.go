@@ -97,11 +97,19 @@ func Kick(ctx context.Context, sessions []session.Session, o Options) ([]Outcome
 		return nil, err
 	}
 	out := make([]Outcome, len(sessions))
+	runners := make([]*runner, len(sessions))
 	var wg sync.WaitGroup
 	for i := range sessions {
-		wg.Go(func() { out[i] = kickOne(ctx, &sessions[i], o) })
+		wg.Go(func() { runners[i] = kickOne(ctx, &sessions[i], o) })
 	}
 	wg.Wait()
+	if !o.DryRun && !o.NoEscalate {
+		sweep(ctx, runners, o)
+	}
+	for i, r := range runners {
+		r.finish()
+		out[i] = *r.oc
+	}
 	return out, nil
 }
 
@@ -114,15 +122,9 @@ type runner struct {
 	seen  map[int]bool
 }
 
-func kickOne(ctx context.Context, s *session.Session, o Options) (result Outcome) {
+func kickOne(ctx context.Context, s *session.Session, o Options) *runner {
 	r := &runner{o: o, oc: &Outcome{Session: s, Signals: []SignalRecord{}, Gone: []Exit{}, Survivors: []int{}, Refused: []Refusal{}},
 		start: time.Now(), seen: map[int]bool{}}
-	defer func() {
-		for _, h := range r.all {
-			h.Close()
-		}
-		result.Took = time.Since(r.start)
-	}()
 	plan := PlanSession(s)
 	r.oc.Refused = append(r.oc.Refused, plan.Refused...)
 	first := r.open(plan.First)
@@ -134,7 +136,7 @@ func kickOne(ctx context.Context, s *session.Session, o Options) (result Outcome
 		} else {
 			r.oc.Result, r.oc.Reason = Refused, "no process of the session could be verified"
 		}
-		return *r.oc
+		return r
 	}
 	if o.DryRun {
 		for _, h := range first {
@@ -149,7 +151,7 @@ func kickOne(ctx context.Context, s *session.Session, o Options) (result Outcome
 			}
 		}
 		r.oc.Result = DryRun
-		return *r.oc
+		return r
 	}
 
 	if o.Logind != nil && s.LogindID != "" {
@@ -194,7 +196,20 @@ func kickOne(ctx context.Context, s *session.Session, o Options) (result Outcome
 			r.signal(lastLeft, unix.SIGKILL)
 			r.wait(lastLeft, 2*time.Second)
 		}
-		r.sweep(ctx, s)
+	}
+	return r
+}
+
+// finish closes the handles and settles the result.
+func (r *runner) finish() {
+	defer func() {
+		for _, h := range r.all {
+			h.Close()
+		}
+		r.oc.Took = time.Since(r.start)
+	}()
+	if r.oc.Result != "" {
+		return
 	}
 	for _, h := range r.all {
 		if !h.Exited() {
@@ -204,16 +219,15 @@ func kickOne(ctx context.Context, s *session.Session, o Options) (result Outcome
 	slices.Sort(r.oc.Survivors)
 	if len(r.oc.Survivors) == 0 {
 		r.oc.Result = Ended
-	} else {
-		r.oc.Result = Survived
-		if r.oc.Reason == "" {
-			r.oc.Reason = fmt.Sprintf("%d process(es) still running", len(r.oc.Survivors))
-			if !r.loginAlive() {
-				r.oc.Reason += fmt.Sprintf(" and the login is gone: end them with 'sshkick kick %s --all-processes'", s.User)
-			}
+		return
+	}
+	r.oc.Result = Survived
+	if r.oc.Reason == "" {
+		r.oc.Reason = fmt.Sprintf("%d process(es) still running", len(r.oc.Survivors))
+		if !r.loginAlive() {
+			r.oc.Reason += fmt.Sprintf(" and the login is gone: end them with 'sshkick kick %s --all-processes'", r.oc.Session.User)
 		}
 	}
-	return *r.oc
 }
 
 // loginAlive reports whether a process that holds the login (sshd, its
@@ -295,41 +309,56 @@ func (r *runner) noted(pid int) bool {
 	return false
 }
 
-// sweep kills what the session left behind: processes that still carry
-// one of its session ids — nohup jobs, jobs that ignore SIGHUP and SIGTERM,
-// and ones started since discovery. A session id cannot be reused while any
-// process still has it, so it names exactly those leftovers.
-func (r *runner) sweep(ctx context.Context, s *session.Session) {
-	if len(s.SIDs) == 0 {
+// sweep kills what the sessions left behind: processes that still carry
+// one of their session ids — nohup jobs, jobs that ignore SIGHUP and
+// SIGTERM, and ones started since discovery. A session id cannot be reused
+// while any process still has it, so it names exactly those leftovers. One
+// /proc scan per round serves every session.
+func sweep(ctx context.Context, runners []*runner, o Options) {
+	bySID := map[int]*runner{}
+	for _, r := range runners {
+		if r.oc.Result != "" {
+			continue
+		}
+		for _, sid := range r.oc.Session.SIDs {
+			if sid > 1 {
+				bySID[sid] = r
+			}
+		}
+	}
+	if len(bySID) == 0 {
 		return
 	}
-	for round := 0; round < 5; round++ {
-		snap, err := proc.Scan(r.o.ProcRoot)
+	for round := 0; round < 5 && ctx.Err() == nil; round++ {
+		snap, err := proc.Scan(o.ProcRoot)
 		if err != nil {
-			r.oc.Reason = "sweep: " + err.Error()
+			for _, r := range runners {
+				r.oc.Reason = "sweep: " + err.Error()
+			}
 			return
 		}
-		var found []session.Member
+		found := map[*runner][]session.Member{}
 		for _, p := range snap.Procs {
-			if p.Zombie() || p.PID <= 1 || p.KernelThread() || !slices.Contains(s.SIDs, p.SID) {
+			r := bySID[p.SID]
+			if r == nil || p.Zombie() || p.PID <= 1 || p.KernelThread() || p.Comm == "sshd" || p.Comm == "sshd-session" {
 				continue
 			}
-			if p.Comm == "sshd" || p.Comm == "sshd-session" {
-				continue
-			}
-			found = append(found, session.Member{Ident: p.Ident(), UID: p.UID, SID: p.SID, TTY: p.TTY, Comm: p.Comm, Role: session.RoleMember})
+			found[r] = append(found[r], session.Member{Ident: p.Ident(), UID: p.UID, SID: p.SID, TTY: p.TTY, Comm: p.Comm, Role: session.RoleMember})
 		}
 		if len(found) == 0 {
 			return
 		}
-		for _, m := range found {
-			delete(r.seen, m.PID) // a reused PID is a new process: verify it afresh
+		var wg sync.WaitGroup
+		for r, ms := range found {
+			wg.Go(func() {
+				for _, m := range ms {
+					delete(r.seen, m.PID) // a reused PID is a new process: verify it afresh
+				}
+				hs := r.open(ms)
+				r.signal(hs, unix.SIGKILL)
+				r.wait(hs, 2*time.Second)
+			})
 		}
-		hs := r.open(found)
-		r.signal(hs, unix.SIGKILL)
-		r.wait(hs, 2*time.Second)
-		if ctx.Err() != nil {
-			return
-		}
+		wg.Wait()
 	}
 }
