@@ -11,11 +11,11 @@ build:
 	$(GO) build -o sshkick ./cmd/sshkick
 
 # The end-to-end suite needs a real OpenSSH server, dbus-daemon (fake logind),
-# who/w (coreutils/procps) and useradd (passwd).
+# who/w (coreutils/procps), tmux (panes), setpriv and useradd.
 deps:
 	@missing=""; \
 	for b in /usr/sbin/sshd:openssh-server /usr/bin/dbus-daemon:dbus-daemon /usr/bin/who:coreutils \
-	         /usr/bin/w:procps /usr/sbin/useradd:passwd /usr/bin/ssh:openssh-client /usr/bin/ssh-keygen:openssh-client; do \
+	         /usr/bin/w:procps /usr/bin/tmux:tmux /usr/bin/setpriv:util-linux /usr/sbin/useradd:passwd /usr/bin/ssh:openssh-client /usr/bin/ssh-keygen:openssh-client; do \
 	  [ -x "$${b%%:*}" ] || missing="$$missing $${b##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/sshkick/sshkick/internal/sshdtest"
 	"github.com/sshkick/sshkick/internal/utmp"
@@ -500,5 +504,61 @@ func TestKickAllProcessesForkStorm(t *testing.T) {
 	}
 	if !slices.ContainsFunc(auditEvents(t, audit), func(e map[string]any) bool { return e["event"] == "kick-user" }) {
 		t.Errorf("no kick-user audit record")
+	}
+}
+
+// TestKickConfirmAndNoUtmp: on a terminal, kicking more than one session
+// asks first; "n" changes nothing. Without any utmp file the sessions are
+// still found and kicked.
+func TestKickConfirmAndNoUtmp(t *testing.T) {
+	s := sshdtest.Start(t)
+	alice := s.AddUser(t)
+	a1 := s.Login(t, alice, true, "sleep 641")
+	a2 := s.Login(t, alice, false, "sleep 642")
+	waitSessions(t, 2, alice.Name, "--utmp", s.Utmp)
+	missing := filepath.Join(t.TempDir(), "no-utmp")
+	audit := filepath.Join(t.TempDir(), "audit.jsonl")
+
+	answer := func(reply string) (string, int) {
+		cmd := exec.Command(bin, "kick", alice.Name, "--utmp", missing, "--audit-log", audit)
+		ptmx, err := pty.Start(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ptmx.Close()
+		out := &sshdtest.Buffer{}
+		done := make(chan struct{})
+		go func() { io.Copy(out, ptmx); close(done) }()
+		deadline := time.Now().Add(15 * time.Second)
+		for !bytes.Contains(out.Bytes(), []byte("[y/N]")) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		ptmx.Write([]byte(reply + "\n"))
+		cmd.Wait()
+		ptmx.Close()
+		<-done
+		return string(out.Bytes()), cmd.ProcessState.ExitCode()
+	}
+	out, code := answer("n")
+	if code != 1 || !strings.Contains(out, "about to end 2 session(s)") || !strings.Contains(out, "cancelled: nothing was done") {
+		t.Fatalf("answering n: exit %d %q", code, out)
+	}
+	if a1.Ended(300*time.Millisecond) || a2.Ended(0) {
+		t.Fatalf("answering n ended a session")
+	}
+	out, code = answer("y")
+	if code != 0 || strings.Count(out, "ended ") != 2 {
+		t.Fatalf("answering y: exit %d %q", code, out)
+	}
+	if !a1.Ended(5*time.Second) || !a2.Ended(5*time.Second) {
+		t.Errorf("sessions did not end")
+	}
+	// Not on a terminal: no question.
+	a3 := s.Login(t, alice, false, "sleep 643")
+	s.Login(t, alice, false, "sleep 644")
+	waitSessions(t, 2, alice.Name, "--utmp", missing)
+	r := run(t, "kick", alice.Name, "--utmp", missing, "--audit-log", audit)
+	if r.code != 0 || strings.Contains(r.stderr, "[y/N]") || !a3.Ended(5*time.Second) {
+		t.Errorf("kick without a terminal: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
 }

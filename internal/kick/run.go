@@ -26,7 +26,7 @@ type Options struct {
 	ProcRoot string      // "/proc"
 	Signal   unix.Signal // first signal; SIGHUP when 0
 	// Wait is how long the session gets to end after the first signal
-	// before SIGKILL.
+	// before SIGKILL (the CLI's default is 5s; 0 escalates at once).
 	Wait       time.Duration
 	NoEscalate bool // send the first signal only and report survivors
 	DryRun     bool // verify and report, signal nothing
@@ -43,8 +43,8 @@ func (o *Options) defaults() {
 	if o.Signal == 0 {
 		o.Signal = unix.SIGHUP
 	}
-	if o.Wait <= 0 {
-		o.Wait = 5 * time.Second
+	if o.Wait < 0 {
+		o.Wait = 0
 	}
 }
 

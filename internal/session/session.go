@@ -654,7 +654,14 @@ func (j *joiner) fromLogind() {
 		if p := j.procs()[int(l.Leader)]; p != nil && !p.Zombie() && l.Leader > 1 {
 			s.Sources = append(s.Sources, SourceProc)
 			s.Members = append(s.Members, member(p, RoleLogin))
-			for _, d := range j.in.Proc.Descendants(p.PID) {
+			// The leader's children and grandchildren only, as for utmp
+			// records (leaderOn): never every session under a daemon.
+			var near []*proc.Process
+			for _, c := range j.in.Proc.Children(p.PID) {
+				near = append(near, c)
+				near = append(near, j.in.Proc.Children(c.PID)...)
+			}
+			for _, d := range near {
 				if d.SID == d.PID && !d.Zombie() && !s.hasMember(d.PID) {
 					s.addLeader(j, d)
 					if s.Command == "" {

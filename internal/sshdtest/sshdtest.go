@@ -99,10 +99,13 @@ func Start(t testing.TB) *Server {
 	if err := os.WriteFile(s.Utmp, nil, 0o664); err != nil {
 		t.Fatal(err)
 	}
+	// root:utmp 0664 as on a real host: libutempter's setgid helper (tmux,
+	// screen, xterm) writes through the group.
 	if g, err := user.LookupGroup("utmp"); err == nil {
 		gid, _ := strconv.Atoi(g.Gid)
 		os.Chown(s.Utmp, 0, gid)
 	}
+	os.Chmod(s.Utmp, 0o664)
 	hostKey := filepath.Join(dir, "host_ed25519")
 	writeKey(t, hostKey)
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
