@@ -148,8 +148,12 @@ func TestMsgDeliveryAndSafety(t *testing.T) {
 			noTTY++
 		}
 	}
-	if noTTY != 1 || r.code != 1 {
-		t.Errorf("msg to bob's sessions: exit %d %+v", r.code, res)
+	if noTTY != 1 || r.code != 0 {
+		t.Errorf("msg to bob's sessions (one delivered, one without a terminal): exit %d %+v", r.code, res)
+	}
+	res, r = msgJSON(t, "", append(common, "--kind", "ssh-notty", "--user", bob.Name, "-m", "x")...)
+	if len(res) != 1 || res[0].Status != "no-terminal" || r.code != 1 {
+		t.Errorf("msg to a session without a terminal only: exit %d %+v", r.code, res)
 	}
 
 	// Stop alice's first terminal's output (Ctrl-S): --all still reaches

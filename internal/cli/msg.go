@@ -232,11 +232,21 @@ func runMsg(ctx context.Context, o *msgOptions, args []string) error {
 	} else {
 		results = deliver(ctx, sessions, msg, termmsg.Options{Timeout: o.Timeout, Force: o.Force}, "", trail)
 	}
+	// A session without a terminal cannot be written to: said so, but not
+	// a failure, unless no session at all could be.
 	failed := len(sel.Refused) > 0
+	reached := 0
 	for _, r := range results {
-		if r.Status != string(termmsg.Delivered) && r.Status != "would-send" {
+		switch r.Status {
+		case string(termmsg.Delivered), "would-send":
+			reached++
+		case string(termmsg.NoTerminal):
+		default:
 			failed = true
 		}
+	}
+	if reached == 0 {
+		failed = true
 	}
 	if o.JSON {
 		enc := json.NewEncoder(o.IO.Out)

@@ -381,7 +381,15 @@ func member(p *proc.Process, role Role) Member {
 // foreground process group (what `w` shows as WHAT); else the leader's.
 func (j *joiner) foreground(l *proc.Process) string {
 	if l.TTY != 0 && l.TPGID > 0 {
-		if fg := j.procs()[l.TPGID]; fg != nil && !fg.Zombie() && fg.SID == l.SID {
+		// As w does: the newest process of the foreground process group on
+		// the terminal (`bash -c 'top'` runs top in bash's group).
+		var fg *proc.Process
+		for _, p := range j.sidIndex[l.SID] {
+			if p.PGRP == l.TPGID && p.TTY == l.TTY && (fg == nil || p.Start > fg.Start || p.Start == fg.Start && p.PID > fg.PID) {
+				fg = p
+			}
+		}
+		if fg != nil {
 			if c := j.cmdline(fg.PID); c != "" {
 				return c
 			}
