@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -119,6 +120,7 @@ terminal, consoles, multiplexer panes — from utmp, /proc and logind together,
 and warns or ends them safely.
 
 With no command it lists sessions, like 'sshkick list'.`,
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// An unknown command is a bad command line: exit code 2.
@@ -144,6 +146,27 @@ With no command it lists sessions, like 'sshkick list'.`,
 		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	}
 	return root
+}
+
+// Version is set at build time (-ldflags "-X …/cli.Version=1.2.3");
+// otherwise the module version or VCS revision from the build info is used.
+var Version = ""
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			return v
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "devel-" + s.Value[:12]
+			}
+		}
+	}
+	return "devel"
 }
 
 // args checks positional arguments and reports a usage error.

@@ -92,6 +92,7 @@ type kickReport struct {
 	DryRun    bool                `json:"dry_run"`
 	Sessions  []kickSession       `json:"sessions"`
 	Refused   []kick.Refusal      `json:"refused"`
+	Skipped   []kick.Refusal      `json:"skipped"`
 	Unmatched []string            `json:"unmatched"`
 	Users     []*kick.UserOutcome `json:"users,omitempty"`
 	Warnings  []warnResult        `json:"warnings,omitempty"`
@@ -177,20 +178,16 @@ func runKick(ctx context.Context, o *kickOptions, args []string) error {
 		users = keep
 	}
 
-	trail, auditErr := audit.Open(o.AuditLog)
-	if auditErr != nil {
-		if !o.DryRun {
-			return exitErr{ExitError, fmt.Errorf("cannot write the audit trail (%v): nothing was done; fix it or use --audit-log FILE", auditErr)}
-		}
-		o.IO.notef("note: dry run not audited: %v", auditErr)
+	trail, err := openTrail(o.IO, o.AuditLog, o.DryRun)
+	if err != nil {
+		return err
 	}
 	defer trail.Close()
-	for _, r := range sel.Refused {
-		trail.Log("refuse", map[string]any{"target": sanitize.Field(r.Target), "pid": r.PID, "reason": r.Reason, "dry_run": o.DryRun})
-	}
+	auditRefusals(trail, sel.Refused, o.DryRun)
+	auditRefusals(trail, sel.Skipped, o.DryRun)
 
 	if len(sel.Sessions) == 0 && len(users) == 0 {
-		report := kickReport{DryRun: o.DryRun, Sessions: []kickSession{}, Refused: nonNilRefusals(sel.Refused), Unmatched: nonNilStrings(sel.Unmatched)}
+		report := kickReport{DryRun: o.DryRun, Sessions: []kickSession{}, Refused: nonNilRefusals(sel.Refused), Skipped: nonNilRefusals(sel.Skipped), Unmatched: nonNilStrings(sel.Unmatched)}
 		if o.JSON {
 			writeKickJSON(o.IO, report)
 		} else {
@@ -209,7 +206,7 @@ func runKick(ctx context.Context, o *kickOptions, args []string) error {
 	}
 
 	opts := kick.Options{Signal: sig, Wait: o.Wait, NoEscalate: o.NoEscalate, DryRun: o.DryRun, Logind: lg}
-	report := kickReport{DryRun: o.DryRun, Refused: nonNilRefusals(sel.Refused), Unmatched: nonNilStrings(sel.Unmatched)}
+	report := kickReport{DryRun: o.DryRun, Refused: nonNilRefusals(sel.Refused), Skipped: nonNilRefusals(sel.Skipped), Unmatched: nonNilStrings(sel.Unmatched)}
 	sessions := sel.Sessions
 	if o.Warn.message != "" || o.Warn.delay > 0 {
 		var cancelled bool
@@ -274,6 +271,25 @@ func runKick(ctx context.Context, o *kickOptions, args []string) error {
 	return nil
 }
 
+// openTrail opens the audit trail. Without one nothing is done: every
+// action must leave a record. A dry run goes on, with a note.
+func openTrail(ios *IO, path string, dryRun bool) (*audit.Logger, error) {
+	trail, err := audit.Open(path)
+	if err != nil {
+		if !dryRun {
+			return nil, exitErr{ExitError, fmt.Errorf("cannot write the audit trail (%v): nothing was done; fix it or use --audit-log FILE", err)}
+		}
+		ios.notef("note: dry run not audited: %v", err)
+	}
+	return trail, nil
+}
+
+func auditRefusals(trail *audit.Logger, refused []kick.Refusal, dryRun bool) {
+	for _, r := range refused {
+		trail.Log("refuse", map[string]any{"target": sanitize.Field(r.Target), "pid": r.PID, "reason": r.Reason, "dry_run": dryRun})
+	}
+}
+
 func hasUserTarget(args []string, flt session.Filter) bool {
 	if len(flt.Users) > 0 {
 		return true
@@ -307,15 +323,10 @@ func userTargets(sel kick.Selection, flt session.Filter) []kick.UserTarget {
 	return out
 }
 
+// lookupUID finds a user's uid by name (through NSS, so LDAP users too).
 func lookupUID(name string) (int, bool) {
 	u, err := user.Lookup(name)
 	if err != nil {
-		if uid, err := strconv.Atoi(name); err == nil {
-			if u, err := user.LookupId(name); err == nil {
-				_ = u
-				return uid, true
-			}
-		}
 		return 0, false
 	}
 	uid, err := strconv.Atoi(u.Uid)
@@ -396,6 +407,9 @@ func writeKickJSON(ios *IO, r kickReport) error {
 func printRefusals(ios *IO, sel kick.Selection) {
 	for _, r := range sel.Refused {
 		ios.notef("refused %s: %s", sanitize.Field(r.Target), r.Reason)
+	}
+	for _, r := range sel.Skipped {
+		ios.notef("note: %s: %s", sanitize.Field(r.Target), r.Reason)
 	}
 	for _, u := range sel.Unmatched {
 		ios.notef("no session matches %q", sanitize.Field(u))

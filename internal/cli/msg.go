@@ -203,20 +203,19 @@ func runMsg(ctx context.Context, o *msgOptions, args []string) error {
 		}
 	}
 	printRefusals(o.IO, sel)
+	trail, err := openTrail(o.IO, o.AuditLog, o.DryRun)
+	if err != nil {
+		return err
+	}
+	defer trail.Close()
+	auditRefusals(trail, sel.Refused, o.DryRun)
+	auditRefusals(trail, sel.Skipped, o.DryRun)
 	if len(sessions) == 0 {
 		if len(sel.Refused) > 0 {
 			return exitErr{ExitError, nil}
 		}
 		return exitErr{ExitNoMatch, errors.New("no session matched: see 'sshkick list'")}
 	}
-	trail, auditErr := audit.Open(o.AuditLog)
-	if auditErr != nil {
-		if !o.DryRun {
-			return exitErr{ExitError, fmt.Errorf("cannot write the audit trail (%v): nothing was sent; fix it or use --audit-log FILE", auditErr)}
-		}
-		o.IO.notef("note: dry run not audited: %v", auditErr)
-	}
-	defer trail.Close()
 	msg := compose(text)
 	var results []warnResult
 	if o.DryRun {

@@ -33,8 +33,11 @@ type UserTarget struct {
 
 // Selection is what a list of targets and selectors resolved to.
 type Selection struct {
-	Sessions  []session.Session
-	Refused   []Refusal
+	Sessions []session.Session
+	Refused  []Refusal
+	// Skipped are stale records a user name or selector caught: reported
+	// and audited, but not a failure.
+	Skipped   []Refusal
 	Unmatched []string
 	Users     []UserTarget
 }
@@ -72,18 +75,26 @@ func (me Self) Owns(s *session.Session) bool {
 // Resolve turns targets into sessions. A target is a session id or a
 // terminal as `list` shows them ("pts/3"), a PID `list` shows (the PID
 // column or any of the session's processes), or a user name (all of the
-// user's sessions). "id:X" and "pid:N" say which a number is meant as. The selectors in flt narrow the result; with no
-// targets, they alone select. lookup finds a user's uid.
+// user's sessions). "id:X" and "pid:N" say which a number is meant as.
+// The selectors in flt narrow the result; with no targets, they alone
+// select. lookup finds a user's uid.
+//
+// A stale utmp record is never a session to signal: named on its own (by
+// id, terminal or PID) it is refused; caught by a user name or a selector
+// it is only skipped, since it was not what the admin asked to end.
 func Resolve(args []string, flt session.Filter, all []session.Session, me Self, force bool,
 	lookup func(string) (int, bool)) Selection {
 	var sel Selection
 	picked := map[string]bool{}
-	take := func(target string, s *session.Session) {
+	take := func(target string, s *session.Session, named bool) {
 		if picked[s.ID] || !flt.Match(s) {
 			return
 		}
 		picked[s.ID] = true
 		switch {
+		case s.Stale && !named:
+			sel.Skipped = append(sel.Skipped, Refusal{Target: s.ID, PID: s.PID,
+				Reason: "stale utmp record (" + s.StaleReason + "): skipped"})
 		case s.Stale:
 			sel.Refused = append(sel.Refused, Refusal{Target: target, PID: s.PID,
 				Reason: "stale utmp record (" + s.StaleReason + "): not signalled"})
@@ -96,12 +107,13 @@ func Resolve(args []string, flt session.Filter, all []session.Session, me Self, 
 	}
 	if len(args) == 0 {
 		for i := range all {
-			take(all[i].ID, &all[i])
+			take(all[i].ID, &all[i], false)
 		}
 		return sel
 	}
 	for _, a := range args {
 		matched := false
+		named := true
 		match := func(pred func(*session.Session) bool) {
 			// Live sessions first: a stale record on a reused terminal
 			// must not shadow the session that is there now.
@@ -109,7 +121,7 @@ func Resolve(args []string, flt session.Filter, all []session.Session, me Self, 
 				for i := range all {
 					if all[i].Stale == stale && pred(&all[i]) {
 						matched = true
-						take(a, &all[i])
+						take(a, &all[i], named)
 					}
 				}
 				if matched {
@@ -166,6 +178,7 @@ func Resolve(args []string, flt session.Filter, all []session.Session, me Self, 
 			if ok {
 				sel.Users = append(sel.Users, UserTarget{Name: a, UID: uid})
 			}
+			named = false
 			match(func(s *session.Session) bool { return s.User == a })
 			if ok {
 				continue

@@ -89,6 +89,7 @@ func TestResolve(t *testing.T) {
 		all       []session.Session // resolveFixture() when nil
 		sessions  []string
 		refused   []wantRefusal
+		skipped   []wantRefusal
 		unmatched []string
 		users     []UserTarget
 	}{
@@ -125,8 +126,8 @@ func TestResolve(t *testing.T) {
 			sessions: []string{"pts/0", "ssh:123", "pts/2"}, users: []UserTarget{{"alice", 1000}}},
 		{name: "user: live sessions shadow the stale one", args: []string{"bob"},
 			sessions: []string{"pts/1"}, users: []UserTarget{{"bob", 1001}}},
-		{name: "user unknown to passwd with only a stale record", args: []string{"carol"},
-			refused: []wantRefusal{{"carol", 700, "stale"}}},
+		{name: "user unknown to passwd with only a stale record: skipped", args: []string{"carol"},
+			skipped: []wantRefusal{{"stale:pts/7:700", 700, "stale"}}},
 		{name: "known user without sessions", args: []string{"dave"}, users: []UserTarget{{"dave", 1002}}},
 		{name: "own session by tty", args: []string{"pts/2"}, refused: []wantRefusal{{"pts/2", 300, "use --force"}}},
 		{name: "own session by PID", args: []string{"300"}, refused: []wantRefusal{{"300", 300, "your own session"}}},
@@ -138,7 +139,7 @@ func TestResolve(t *testing.T) {
 		{name: "no args, user selector", flt: session.Filter{Users: []string{"alice"}},
 			sessions: []string{"pts/0", "ssh:123"}, refused: []wantRefusal{{"pts/2", 300, "own session"}}},
 		{name: "no args, uid selector reaches the stale record", flt: session.Filter{Users: []string{"1001"}},
-			sessions: []string{"pts/1"}, refused: []wantRefusal{{"stale:pts/1:250", 250, "stale"}}},
+			sessions: []string{"pts/1"}, skipped: []wantRefusal{{"stale:pts/1:250", 250, "stale"}}},
 		{name: "no args, kind selector", flt: session.Filter{Kinds: []session.Kind{session.SSHNoTTY}}, sessions: []string{"ssh:123"}},
 		{name: "duplicates only once", args: []string{"pts/0", "pts/0", "100", "101", "alice"},
 			sessions: []string{"pts/0", "ssh:123"},
@@ -174,6 +175,15 @@ func TestResolve(t *testing.T) {
 			}
 			if !slices.Equal(ids, tc.sessions) {
 				t.Errorf("sessions = %q, want %q", ids, tc.sessions)
+			}
+			if len(sel.Skipped) != len(tc.skipped) {
+				t.Errorf("skipped = %+v, want %+v", sel.Skipped, tc.skipped)
+			} else {
+				for i, w := range tc.skipped {
+					if r := sel.Skipped[i]; r.Target != w.target || r.PID != w.pid || !strings.Contains(r.Reason, w.reason) {
+						t.Errorf("skipped[%d] = %+v, want %+v", i, r, w)
+					}
+				}
 			}
 			if len(sel.Refused) != len(tc.refused) {
 				t.Errorf("refused = %+v, want %d refusals %+v", sel.Refused, len(tc.refused), tc.refused)

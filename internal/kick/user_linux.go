@@ -67,8 +67,10 @@ func KillUser(ctx context.Context, name string, uid, gid int, o Options) UserOut
 	start := time.Now()
 	uo := UserOutcome{User: name, UID: uid, Signals: []SignalRecord{}, Survivors: []int{}, Found: []int{}}
 	defer func() { uo.Took = time.Since(start) }()
-	if why := UserRefusal(uid, false); why != "" && uid == 0 {
-		uo.Result, uo.Reason = Refused, why
+	// The caller checks UserRefusal with its --force; root is refused here
+	// whatever the caller says.
+	if uid <= 0 {
+		uo.Result, uo.Reason = Refused, UserRefusal(0, true)
 		return uo
 	}
 	uo.Found = userPids(o.ProcRoot, uid)
