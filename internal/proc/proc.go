@@ -76,6 +76,8 @@ type Snapshot struct {
 	// Denied counts reads refused for lack of permission (a normal user
 	// cannot read every file of other users' processes).
 	Denied int
+	// Unreadable counts processes whose files could not be parsed.
+	Unreadable int
 
 	children map[int][]*Process
 	cmdlines map[int]string
@@ -118,7 +120,9 @@ func Scan(root string) (*Snapshot, error) {
 		case errors.Is(err, fs.ErrPermission):
 			s.Denied++
 		default:
-			return nil, err
+			// One unreadable or malformed entry must not hide every
+			// other session: count it, say so, go on.
+			s.Unreadable++
 		}
 	}
 	return s, nil

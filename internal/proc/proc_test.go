@@ -135,13 +135,27 @@ func TestProcessPredicates(t *testing.T) {
 	}
 }
 
+// TestScanSkipsMalformed: one process whose stat cannot be parsed is
+// counted and left out; the rest of the table is still read.
+func TestScanSkipsMalformed(t *testing.T) {
+	s, err := Scan("testdata/badstat")
+	if err != nil {
+		t.Fatalf("Scan(badstat): %v", err)
+	}
+	if s.Unreadable != 1 || len(s.Procs) != 0 {
+		t.Errorf("Scan(badstat): %d processes, %d unreadable; want 0 and 1", len(s.Procs), s.Unreadable)
+	}
+	if _, err := Read("testdata/badstat", 1); err == nil || !strings.Contains(err.Error(), "malformed stat") {
+		t.Errorf("Read of a malformed stat: %v", err)
+	}
+}
+
 func TestScanErrors(t *testing.T) {
 	tests := []struct {
 		root, want string
 	}{
 		{"testdata/does-not-exist", "boot time"},
 		{"testdata/nobtime", "no btime"},
-		{"testdata/badstat", "malformed stat"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.root, func(t *testing.T) {

@@ -112,6 +112,9 @@ func Discover(ctx context.Context, o Options) (*Result, error) {
 	if peers.hidden > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("the client address of %d session(s) is hidden: reading another user's sockets needs root; run with sudo to see it", peers.hidden))
 	}
+	if snap.Unreadable > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d process(es) in %s could not be read and were left out", snap.Unreadable, o.ProcRoot))
+	}
 	if snap.Denied > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d process(es) could not be read; run with sudo to see them", snap.Denied))
 	}

@@ -253,6 +253,17 @@ func (j *joiner) fromSSHD() {
 			}
 			continue
 		}
+		// Anyone can name a process "sshd: root@pts/0": a title counts
+		// only from a process of the right owner — the monitor is root,
+		// the user's sshd runs as the user it names.
+		if t.priv && p.UID != 0 {
+			continue
+		}
+		if !t.priv && p.UID != 0 && j.in.UserID != nil {
+			if uid, ok := j.in.UserID(t.user); !ok || uid != p.UID {
+				continue
+			}
+		}
 		titles[p.PID] = t
 		if t.priv {
 			c := &sshConn{user: t.user, monitor: p}

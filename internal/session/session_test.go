@@ -783,3 +783,20 @@ func TestJoinWithoutLookups(t *testing.T) {
 		t.Errorf("c2: %+v", viewOf(*s))
 	}
 }
+
+// TestJoinForgedSSHDTitles: any user can call a process "sshd: root@pts/0"
+// or "sshd: mallory [priv]"; titles count only from processes of the right
+// owner (root for the monitor, the named user for the user's sshd).
+func TestJoinForgedSSHDTitles(t *testing.T) {
+	f := fixture{tree: "forgedtitle", users: map[int]string{0: "root", 1001: "skt-exp1", 1005: "mallory"}}
+	got := Join(f.input(t))
+	for _, s := range got {
+		if s.User == "root" || s.User == "mallory" || s.PID >= 7000 {
+			t.Errorf("a forged sshd title made a session: %+v", s)
+		}
+	}
+	want := Join(fixture{tree: "ssh92", users: f.users}.input(t))
+	if len(got) != len(want) {
+		t.Errorf("forged titles changed the real sessions: %d sessions, want %d", len(got), len(want))
+	}
+}
