@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/sshkick/sshkick/internal/kick"
+	"github.com/sshkick/sshkick/internal/sanitize"
 )
 
 // Exit codes shared by every command (README, "Exit codes").
@@ -63,6 +64,8 @@ type IO struct {
 	Width         int
 }
 
+// notef writes one line to standard error. Its arguments must be safe to
+// print: sanitized already (exitCode sanitizes errors).
 func (s *IO) notef(format string, a ...any) {
 	fmt.Fprintf(s.Err, "sshkick: "+format+"\n", a...)
 }
@@ -96,17 +99,18 @@ func exitCode(ios *IO, err error) int {
 	var ee exitErr
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			ios.notef("%s", ee.err)
+			ios.notef("%s", sanitize.Field(ee.err.Error()))
 		}
 		return ee.code
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		ios.notef("%s", ue.err)
+		ios.notef("%s", sanitize.Field(ue.err.Error()))
 		ios.notef("see 'sshkick --help'")
 		return ExitUsage
 	}
-	ios.notef("%s", err)
+	// Errors quote paths and names from the command line, utmp and /proc.
+	ios.notef("%s", sanitize.Field(err.Error()))
 	return ExitError
 }
 
@@ -172,7 +176,7 @@ func version() string {
 // args checks positional arguments and reports a usage error.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usagef("%s takes no arguments, got %q", cmd.Name(), strings.Join(args, " "))
+		return usagef("%s takes no arguments, got \"%s\"", cmd.Name(), strings.Join(args, " "))
 	}
 	return nil
 }

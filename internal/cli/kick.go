@@ -119,7 +119,7 @@ func runKick(ctx context.Context, o *kickOptions, args []string) error {
 	}
 	sig, ok := kick.ParseSignal(o.Signal)
 	if !ok {
-		return usagef("--signal: unknown signal %q: use a name like HUP, TERM or KILL, or a number", o.Signal)
+		return usagef("--signal: unknown signal \"%s\": use a name like HUP, TERM or KILL, or a number", o.Signal)
 	}
 	if o.Kill9 {
 		sig = unix.SIGKILL
@@ -160,10 +160,11 @@ func runKick(ctx context.Context, o *kickOptions, args []string) error {
 		lg = res.Logind
 	}
 	for _, n := range res.Notes {
-		o.IO.notef("note: %s", n)
+		o.IO.notef("note: %s", sanitize.Field(n))
 	}
 	me := kick.SelfFrom(res.Proc, os.Getpid())
 	sel := kick.Resolve(args, flt, res.Sessions, me, o.Force, lookupUID)
+	cleanSelection(&sel)
 	var users []kick.UserTarget
 	if o.AllProcesses {
 		users = userTargets(sel, flt)
@@ -232,6 +233,11 @@ func runKick(ctx context.Context, o *kickOptions, args []string) error {
 		for j := range ks.Signals {
 			ks.Signals[j].Comm = sanitize.Field(ks.Signals[j].Comm)
 		}
+		for j := range ks.Gone {
+			ks.Gone[j].Comm = sanitize.Field(ks.Gone[j].Comm)
+		}
+		ks.Reason = sanitize.Field(ks.Reason)
+		ks.Refused = cleanRefusals(ks.Refused)
 		report.Sessions = append(report.Sessions, ks)
 		event := "kick"
 		if o.DryRun {
@@ -245,6 +251,7 @@ func runKick(ctx context.Context, o *kickOptions, args []string) error {
 	for _, u := range users {
 		gid := primaryGID(u.UID)
 		uo := kick.KillUser(ctx, u.Name, u.UID, gid, opts)
+		uo.User, uo.Reason = sanitize.Field(uo.User), sanitize.Field(uo.Reason)
 		report.Users = append(report.Users, &uo)
 		event := "kick-user"
 		if o.DryRun {
@@ -279,14 +286,14 @@ func openTrail(ios *IO, path string, dryRun bool) (*audit.Logger, error) {
 		if !dryRun {
 			return nil, exitErr{ExitError, fmt.Errorf("cannot write the audit trail (%v): nothing was done; fix it or use --audit-log FILE", err)}
 		}
-		ios.notef("note: dry run not audited: %v", err)
+		ios.notef("note: dry run not audited: %s", sanitize.Field(err.Error()))
 	}
 	return trail, nil
 }
 
 func auditRefusals(trail *audit.Logger, refused []kick.Refusal, dryRun bool) {
 	for _, r := range refused {
-		trail.Log("refuse", map[string]any{"target": sanitize.Field(r.Target), "pid": r.PID, "reason": r.Reason, "dry_run": dryRun})
+		trail.Log("refuse", map[string]any{"target": r.Target, "pid": r.PID, "reason": r.Reason, "dry_run": dryRun})
 	}
 }
 
@@ -381,10 +388,24 @@ func nonNilRefusals(r []kick.Refusal) []kick.Refusal {
 	if r == nil {
 		return []kick.Refusal{}
 	}
+	return r
+}
+
+// cleanRefusals sanitizes refusals in place: their targets come from the
+// command line and their reasons quote utmp, /proc and the password file.
+func cleanRefusals(r []kick.Refusal) []kick.Refusal {
 	for i := range r {
-		r[i].Target = sanitize.Field(r[i].Target)
+		r[i].Target, r[i].Reason = sanitize.Field(r[i].Target), sanitize.Field(r[i].Reason)
 	}
 	return r
+}
+
+func cleanSelection(sel *kick.Selection) {
+	cleanRefusals(sel.Refused)
+	cleanRefusals(sel.Skipped)
+	for i := range sel.Users {
+		sel.Users[i].Name = sanitize.Field(sel.Users[i].Name)
+	}
 }
 
 func nonNilStrings(s []string) []string {
@@ -406,13 +427,13 @@ func writeKickJSON(ios *IO, r kickReport) error {
 
 func printRefusals(ios *IO, sel kick.Selection) {
 	for _, r := range sel.Refused {
-		ios.notef("refused %s: %s", sanitize.Field(r.Target), r.Reason)
+		ios.notef("refused %s: %s", r.Target, r.Reason)
 	}
 	for _, r := range sel.Skipped {
-		ios.notef("note: %s: %s", sanitize.Field(r.Target), r.Reason)
+		ios.notef("note: %s: %s", r.Target, r.Reason)
 	}
 	for _, u := range sel.Unmatched {
-		ios.notef("no session matches %q", sanitize.Field(u))
+		ios.notef("no session matches \"%s\"", sanitize.Field(u))
 	}
 }
 

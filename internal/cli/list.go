@@ -75,7 +75,7 @@ func parseDuration(s string) (time.Duration, error) {
 	if i := strings.IndexByte(s, 'd'); i > 0 {
 		n, err := strconv.ParseUint(s[:i], 10, 16)
 		if err != nil {
-			return 0, fmt.Errorf("bad duration %q: use a number and a unit, like 30m, 2h or 1d", orig)
+			return 0, fmt.Errorf("bad duration \"%s\": use a number and a unit, like 30m, 2h or 1d", orig)
 		}
 		days = time.Duration(n) * 24 * time.Hour
 		s = s[i+1:]
@@ -84,13 +84,13 @@ func parseDuration(s string) (time.Duration, error) {
 		}
 	}
 	if _, err := strconv.ParseFloat(s, 64); err == nil {
-		return 0, fmt.Errorf("bad duration %q: add a unit, like %sm or %sh", orig, s, s)
+		return 0, fmt.Errorf("bad duration \"%s\": add a unit, like %sm or %sh", orig, s, s)
 	}
 	d, err := time.ParseDuration(s)
 	// days+d < days: the sum overflowed to a negative duration, which
 	// Filter.Match ignores, so --idle would select every session.
 	if err != nil || d < 0 || days+d < days {
-		return 0, fmt.Errorf("bad duration %q: use a number and a unit, like 30m, 2h or 1d", orig)
+		return 0, fmt.Errorf("bad duration \"%s\": use a number and a unit, like 30m, 2h or 1d", orig)
 	}
 	return days + d, nil
 }
@@ -143,7 +143,7 @@ func runList(ctx context.Context, o *listOptions) error {
 		defer res.Logind.Close()
 	}
 	for _, n := range res.Notes {
-		o.IO.notef("note: %s", n)
+		o.IO.notef("note: %s", sanitize.Field(n))
 	}
 	sessions := flt.Apply(res.Sessions)
 	if o.JSON {

@@ -190,9 +190,10 @@ func runMsg(ctx context.Context, o *msgOptions, args []string) error {
 		res.Logind.Close()
 	}
 	for _, n := range res.Notes {
-		o.IO.notef("note: %s", n)
+		o.IO.notef("note: %s", sanitize.Field(n))
 	}
 	sel := kick.Resolve(args, flt, res.Sessions, kick.Self{}, true, lookupUID)
+	cleanSelection(&sel)
 	sessions := sel.Sessions
 	if o.All {
 		sessions = sessions[:0:0]

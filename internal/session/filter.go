@@ -67,13 +67,13 @@ func ParseFrom(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("bad address or network %q: want an address like 192.0.2.7 or a network like 10.0.0.0/8", s)
+			return netip.Prefix{}, fmt.Errorf("bad address or network \"%s\": want an address like 192.0.2.7 or a network like 10.0.0.0/8", s)
 		}
 		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("bad address or network %q: want an address like 192.0.2.7 or a network like 10.0.0.0/8", s)
+		return netip.Prefix{}, fmt.Errorf("bad address or network \"%s\": want an address like 192.0.2.7 or a network like 10.0.0.0/8", s)
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
@@ -89,5 +89,5 @@ func ParseKind(s string) (Kind, error) {
 	for i, k := range Kinds {
 		names[i] = string(k)
 	}
-	return "", fmt.Errorf("unknown kind %q: want one of %s", s, strings.Join(names, ", "))
+	return "", fmt.Errorf("unknown kind \"%s\": want one of %s", s, strings.Join(names, ", "))
 }

@@ -260,7 +260,9 @@ func (j *joiner) fromSSHD() {
 			continue
 		}
 		if !t.priv && p.UID != 0 && j.in.UserID != nil {
-			if uid, ok := j.in.UserID(t.user); !ok || uid != p.UID {
+			// A name the password database does not know (a deleted
+			// user still logged in, NSS down) cannot be checked: kept.
+			if uid, ok := j.in.UserID(t.user); ok && uid != p.UID {
 				continue
 			}
 		}
