@@ -142,3 +142,23 @@ func TestMainEntry(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsAreSanitized: an error quotes what the admin typed (or what
+// utmp said); control bytes in it reach the terminal escaped, once.
+func TestErrorsAreSanitized(t *testing.T) {
+	for _, args := range [][]string{
+		{"list", "--kind", "bad\x1b[2J\u202e"},
+		{"list", "--idle", "3\x1b]0;x\x07"},
+		{"list", "--from", "\x9b2J"},
+		{"kick", "--signal", "\x1b[c", "pts/0"},
+		{"list", "--no-such-\x1b[2J"},
+	} {
+		code, stdout, stderr := run(args...)
+		if code != ExitUsage || stdout != "" {
+			t.Errorf("%q: exit %d stdout %q", args, code, stdout)
+		}
+		if strings.ContainsAny(stderr, "\x1b\x07\u202e\u009b") || strings.Contains(stderr, `\\x`) || !strings.Contains(stderr, `\x1b`) && !strings.Contains(stderr, `\x9b`) {
+			t.Errorf("%q: stderr %q", args, stderr)
+		}
+	}
+}
