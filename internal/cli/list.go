@@ -208,6 +208,9 @@ func writeJSON(ios *IO, sessions []session.Session) error {
 
 func writeTable(ios *IO, sessions []session.Session, now time.Time, noHead bool) error {
 	t := &table{rows: make([][]string, 0, len(sessions)+1)}
+	if ios.OutTTY {
+		t.width = ios.Width
+	}
 	if !noHead {
 		t.add("ID", "USER", "TTY", "FROM", "LOGIN", "IDLE", "PID", "KIND", "WHAT")
 	}

@@ -277,7 +277,6 @@ type warnFlags struct {
 	message string
 	delay   time.Duration
 	timeout time.Duration
-	set     bool
 }
 
 func (w *warnFlags) register(fs *pflag.FlagSet) {
