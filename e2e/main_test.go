@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +25,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "sshkick")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = "/usr/local/go/bin/go"
+	}
 	out, err := exec.Command(gobin, "build", "-race", "-o", bin, "../cmd/sshkick").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build sshkick: %v\n%s", err, out)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -34,7 +33,10 @@ func TestKickVsPkill(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "sshkick")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = "/usr/local/go/bin/go"
+	}
 	if out, err := exec.Command(gobin, "build", "-o", bin, "../../cmd/sshkick").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v %s", err, out)
 	}

@@ -30,7 +30,6 @@ type child struct {
 	cmd    *exec.Cmd
 	pid    int
 	reaped bool
-	waitCh chan error
 }
 
 func start(t *testing.T, setsid bool, name string, args ...string) *child {

@@ -117,7 +117,6 @@ type runner struct {
 	o     Options
 	oc    *Outcome
 	start time.Time
-	mu    sync.Mutex
 	all   []*Handle
 	seen  map[int]bool
 }
