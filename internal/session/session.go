@@ -68,44 +68,44 @@ const (
 	RoleServer Role = "server"
 )
 
-// Session is one login session. The JSON keys are a published contract
-// (README, "JSON keys").
+// Session is one login session. Its published JSON form (README, "JSON
+// keys") is built by the cli package, which sanitizes every string.
 type Session struct {
-	ID   string `json:"id"`
-	User string `json:"user"`
-	UID  int    `json:"uid"`
+	ID   string
+	User string
+	UID  int
 	// TTY is "pts/3", or "" for a session without a terminal.
-	TTY string `json:"tty"`
+	TTY string
 	// Host is where the session comes from as the source recorded it (utmp's
 	// ut_host, which may be a name; else the peer address of sshd's socket).
-	Host string `json:"host"`
+	Host string
 	// Addr and Port are the client's address and port when known.
-	Addr        string    `json:"addr"`
-	Port        int       `json:"port"`
-	Login       time.Time `json:"login"`
-	IdleSeconds *int64    `json:"idle_seconds"`
+	Addr        string
+	Port        int
+	Login       time.Time
+	IdleSeconds *int64
 	// PID is the PID `who -u` shows: utmp's ut_pid; for SSH that is the
 	// sshd [priv] monitor of non-root users.
-	PID         int      `json:"pid"`
-	Kind        Kind     `json:"kind"`
-	Stale       bool     `json:"stale"`
-	StaleReason string   `json:"stale_reason,omitempty"`
-	Sources     []string `json:"sources"`
-	Command     string   `json:"command"`
-	Processes   int      `json:"processes"`
-	PIDs        []int    `json:"pids"`
-	LogindID    string   `json:"logind_id,omitempty"`
+	PID         int
+	Kind        Kind
+	Stale       bool
+	StaleReason string
+	Sources     []string
+	Command     string
+	Processes   int
+	PIDs        []int
+	LogindID    string
 
 	// Members are the session's processes with their identities, for
 	// kick to verify before it signals anything.
-	Members []Member `json:"-"`
+	Members []Member
 	// SIDs are the kernel session ids of the session's leaders: processes
 	// that keep one after the leader exits (nohup jobs) are swept by it.
-	SIDs []int `json:"-"`
+	SIDs []int
 	// TTYDev is the terminal's device number, 0 for none.
-	TTYDev uint64 `json:"-"`
+	TTYDev uint64
 	// Idle is the idle time, valid when IdleSeconds is not nil.
-	Idle time.Duration `json:"-"`
+	Idle time.Duration
 }
 
 // HasSource reports whether src saw the session.
