@@ -19,7 +19,6 @@ import (
 
 	"github.com/sshkick/sshkick/internal/audit"
 	"github.com/sshkick/sshkick/internal/kick"
-	"github.com/sshkick/sshkick/internal/proc"
 	"github.com/sshkick/sshkick/internal/sanitize"
 	"github.com/sshkick/sshkick/internal/session"
 	"github.com/sshkick/sshkick/internal/termmsg"
@@ -379,7 +378,7 @@ func warnAndWait(ctx context.Context, o *kickOptions, sessions []session.Session
 		}
 		var alive []session.Session
 		for _, s := range sessions {
-			if sessionAlive(&s) {
+			if s.Alive("/proc") {
 				alive = append(alive, s)
 			} else {
 				o.IO.notef("%s ended by itself during the delay: nothing more to do", sanitize.Field(s.ID))
@@ -407,27 +406,4 @@ func warnAndWait(ctx context.Context, o *kickOptions, sessions []session.Session
 		}
 	}
 	return sessions, results, false
-}
-
-// sessionAlive reports whether the session is still there: its leader
-// (the login shell or command) is still the process discovery saw; for a
-// session without one (forwards only), its sshd or login process.
-func sessionAlive(s *session.Session) bool {
-	for _, role := range []session.Role{session.RoleLeader, session.RoleSSHD, session.RoleMonitor, session.RoleLogin} {
-		had := false
-		for _, m := range s.Members {
-			if m.Role != role {
-				continue
-			}
-			had = true
-			p, err := proc.Read("/proc", m.PID)
-			if err == nil && !p.Zombie() && p.Start == m.Start {
-				return true
-			}
-		}
-		if had {
-			return false
-		}
-	}
-	return false
 }

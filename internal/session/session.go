@@ -108,6 +108,29 @@ type Session struct {
 	Idle time.Duration
 }
 
+// Alive reports whether the session is still there: its leader (the login
+// shell or command) is still the process discovery saw; for a session
+// without one (forwards only), its sshd or login process.
+func (s *Session) Alive(procRoot string) bool {
+	for _, role := range []Role{RoleLeader, RoleSSHD, RoleMonitor, RoleLogin} {
+		had := false
+		for _, m := range s.Members {
+			if m.Role != role {
+				continue
+			}
+			had = true
+			p, err := proc.Read(procRoot, m.PID)
+			if err == nil && !p.Zombie() && p.Start == m.Start {
+				return true
+			}
+		}
+		if had {
+			return false
+		}
+	}
+	return false
+}
+
 // HasSource reports whether src saw the session.
 func (s *Session) HasSource(src string) bool { return slices.Contains(s.Sources, src) }
 

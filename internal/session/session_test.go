@@ -2,6 +2,7 @@ package session
 
 import (
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -798,5 +799,31 @@ func TestJoinForgedSSHDTitles(t *testing.T) {
 	want := Join(fixture{tree: "ssh92", users: f.users}.input(t))
 	if len(got) != len(want) {
 		t.Errorf("forged titles changed the real sessions: %d sessions, want %d", len(got), len(want))
+	}
+}
+
+// TestAlive: a session is alive while its leader is the process discovery
+// saw; a reused PID or a vanished leader is not.
+func TestAlive(t *testing.T) {
+	snap, err := proc.Read("/proc", os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := Member{Ident: snap.Ident(), Role: RoleLeader}
+	if s := (&Session{Members: []Member{me}}); !s.Alive("/proc") {
+		t.Errorf("a session led by this test process is not alive")
+	}
+	reused := me
+	reused.Start++
+	if s := (&Session{Members: []Member{reused}}); s.Alive("/proc") {
+		t.Errorf("a leader with another start time counts as alive")
+	}
+	// A live sshd does not keep a session whose leader is gone alive.
+	gone := Member{Ident: proc.Ident{PID: 1 << 30}, Role: RoleLeader}
+	if s := (&Session{Members: []Member{gone, {Ident: snap.Ident(), Role: RoleSSHD}}}); s.Alive("/proc") {
+		t.Errorf("a session whose leader is gone counts as alive")
+	}
+	if s := (&Session{Members: []Member{{Ident: snap.Ident(), Role: RoleSSHD}}}); !s.Alive("/proc") {
+		t.Errorf("a forward-only session with its sshd counts as gone")
 	}
 }
