@@ -10,7 +10,9 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/syslog"
@@ -81,43 +83,111 @@ func NewWriter(w io.Writer) *Logger {
 	return &Logger{w: w, actor: currentActor(), Where: "writer"}
 }
 
-// Log writes one record: time, event, actor, and the fields of v (a
-// struct or map, marshalled as JSON and merged in).
+// Event is one kind of record. Each kind is its own struct (the engine
+// defines them), marshalled as a JSON object whose keys join the record's
+// own "time", "event" and "actor" (which an event must not use).
+type Event interface {
+	// AuditEvent is the record's "event" value: "kick", "refuse", "msg"…
+	AuditEvent() string
+}
+
+// Record writes one record: time, event, actor, and the event's fields.
+// An error means the record is not in the trail: the caller decides what
+// that stops (a kick is not carried out without its record).
+func (l *Logger) Record(ev Event) error {
+	if l == nil {
+		return nil
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("audit record %s: %w", ev.AuditEvent(), err)
+	}
+	return l.write(ev.AuditEvent(), body)
+}
+
+// Log writes one record from a loosely typed value (a struct or map
+// marshalled as a JSON object). Prefer Record with a typed Event.
 func (l *Logger) Log(event string, v any) error {
 	if l == nil {
 		return nil
 	}
-	rec := map[string]any{
-		"time":  time.Now().Format(time.RFC3339Nano),
-		"event": event,
-		"actor": l.actor,
-	}
+	body := []byte("{}")
 	if v != nil {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return err
 		}
-		var fields map[string]any
-		if err := json.Unmarshal(b, &fields); err != nil {
-			return err
-		}
-		for k, x := range fields {
-			if _, taken := rec[k]; !taken {
-				rec[k] = x
-			}
-		}
+		body = b
 	}
-	line, err := json.Marshal(rec)
+	return l.write(event, body)
+}
+
+// write splices the header and the event's object into one line:
+// {"time":…,"event":…,"actor":…,<the event's keys>}.
+func (l *Logger) write(event string, body []byte) error {
+	body, err := dropReserved(bytes.TrimSpace(body))
+	if err != nil {
+		return fmt.Errorf("audit record %s: %w", event, err)
+	}
+	head, err := json.Marshal(struct {
+		Time  string `json:"time"`
+		Event string `json:"event"`
+		Actor Actor  `json:"actor"`
+	}{time.Now().Format(time.RFC3339Nano), event, l.actor})
 	if err != nil {
 		return err
 	}
+	line := make([]byte, 0, len(head)+len(body)+2)
+	line = append(line, head[:len(head)-1]...)
+	if inner := bytes.TrimSpace(body[1 : len(body)-1]); len(inner) > 0 {
+		line = append(line, ',')
+		line = append(line, inner...)
+	}
+	line = append(line, '}')
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.sys != nil {
 		return l.sys.Notice(string(line))
 	}
-	_, err = l.w.Write(append(line, '\n'))
+	line = append(line, '\n')
+	_, err = l.w.Write(line)
 	return err
+}
+
+// dropReserved checks body is a JSON object and removes the keys the
+// record's header owns: no field can forge the time, event or actor.
+func dropReserved(body []byte) ([]byte, error) {
+	if len(body) < 2 || body[0] != '{' || body[len(body)-1] != '}' {
+		return nil, errors.New("not a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.Token() // {
+	reserved := false
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		if k == "time" || k == "event" || k == "actor" {
+			reserved = true
+			break
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, err
+		}
+	}
+	if !reserved {
+		return body, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, err
+	}
+	delete(fields, "time")
+	delete(fields, "event")
+	delete(fields, "actor")
+	return json.Marshal(fields)
 }
 
 // Close closes the trail.

@@ -1,12 +1,14 @@
-// Package cli is sshkick's command line: cobra commands that turn flags
-// into options, call discovery, kick and termmsg, and print tables for
-// people and JSON for scripts. It maps every error to a documented exit
-// code in one place (exitCode).
+// Package cli is sshkick's command line, a thin client of the engine:
+// cobra commands turn flags into an engine request and render the report —
+// tables for people, JSON for scripts. It maps every error to a documented
+// exit code in one place (exitCode). It never signals a process, writes to
+// a user's terminal or reads /proc itself: the engine does, through its
+// edges.
 //
 // Output rules: data goes to standard output; notes, warnings and errors go
 // to standard error as "sshkick: …" lines, lowercase, no trailing period,
-// saying what happened and what to do. Every string that came from utmp,
-// /proc or D-Bus passes through sanitize.Field before it is printed.
+// saying what happened and what to do. Reports come from the engine already
+// sanitized; errors quote raw input and are sanitized once, in exitCode.
 package cli
 
 import (
@@ -20,7 +22,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/sshkick/sshkick/internal/kick"
+	"github.com/sshkick/sshkick/internal/engine"
 	"github.com/sshkick/sshkick/internal/sanitize"
 )
 
@@ -65,15 +67,29 @@ type IO struct {
 }
 
 // notef writes one line to standard error. Its arguments must be safe to
-// print: sanitized already (exitCode sanitizes errors).
+// print: published by the engine, or sanitized.
 func (s *IO) notef(format string, a ...any) {
 	fmt.Fprintf(s.Err, "sshkick: "+format+"\n", a...)
 }
 
+func (s *IO) notes(ns []string) {
+	for _, n := range ns {
+		s.notef("note: %s", n)
+	}
+}
+
+// Factory gives commands what they depend on: the streams and an engine.
+type Factory struct {
+	IO *IO
+	// Engine makes the engine for one command; the options come from
+	// the command's flags (--utmp and the hidden --proc-root, --dev-root).
+	Engine func(engine.SystemOptions) (*engine.Engine, error)
+}
+
 // Main runs sshkick with args and returns the exit code.
 func Main(args []string, in io.Reader, out, errw io.Writer) int {
-	if len(args) > 0 && args[0] == kick.HelperArg {
-		return kick.HelperMain(args[1:])
+	if code, ok := engine.RunHelper(args); ok {
+		return code
 	}
 	ios := &IO{In: in, Out: out, Err: errw, Width: 0}
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -85,13 +101,15 @@ func Main(args []string, in io.Reader, out, errw io.Writer) int {
 	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		ios.InTTY = true
 	}
-	root := NewRoot(ios)
+	root := NewRoot(&Factory{IO: ios, Engine: engine.NewSystem})
 	root.SetArgs(args)
 	err := root.Execute()
 	return exitCode(ios, err)
 }
 
-// exitCode prints err for a person and maps it to an exit code.
+// exitCode prints err for a person and maps it to an exit code. Errors
+// quote what the admin typed and what utmp or /proc said: they are
+// sanitized here, once.
 func exitCode(ios *IO, err error) int {
 	if err == nil {
 		return ExitOK
@@ -104,18 +122,27 @@ func exitCode(ios *IO, err error) int {
 		return ee.code
 	}
 	var ue usageError
-	if errors.As(err, &ue) {
+	var re *engine.RequestError
+	switch {
+	case errors.As(err, &ue):
 		ios.notef("%s", sanitize.Field(ue.err.Error()))
 		ios.notef("see 'sshkick --help'")
 		return ExitUsage
+	case errors.As(err, &re):
+		ios.notef("%s", sanitize.Field(re.Error()))
+		ios.notef("see 'sshkick --help'")
+		return ExitUsage
+	case errors.Is(err, engine.ErrNoMatch):
+		ios.notef("%s", sanitize.Field(err.Error()))
+		return ExitNoMatch
 	}
-	// Errors quote paths and names from the command line, utmp and /proc.
 	ios.notef("%s", sanitize.Field(err.Error()))
 	return ExitError
 }
 
 // NewRoot builds the command tree.
-func NewRoot(ios *IO) *cobra.Command {
+func NewRoot(f *Factory) *cobra.Command {
+	ios := f.IO
 	root := &cobra.Command{
 		Use:   "sshkick",
 		Short: "See, warn and end login sessions on this host",
@@ -141,8 +168,8 @@ With no command it lists sessions, like 'sshkick list'.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.CompletionOptions.HiddenDefaultCmd = true
 
-	list := newListCmd(ios)
-	root.AddCommand(list, newKickCmd(ios), newMsgCmd(ios))
+	list := newListCmd(f, nil)
+	root.AddCommand(list, newKickCmd(f, nil), newMsgCmd(f, nil))
 	// Bare `sshkick` lists: share the list command's flags and run it.
 	root.Flags().AddFlagSet(list.Flags())
 	root.RunE = list.RunE
@@ -173,10 +200,17 @@ func version() string {
 	return "devel"
 }
 
-// args checks positional arguments and reports a usage error.
+// noArgs checks positional arguments and reports a usage error.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
 		return usagef("%s takes no arguments, got \"%s\"", cmd.Name(), strings.Join(args, " "))
 	}
 	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

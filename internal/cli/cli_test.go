@@ -6,7 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sshkick/sshkick/internal/kick"
+	"github.com/sshkick/sshkick/internal/engine"
+	"github.com/sshkick/sshkick/internal/engine/enginetest"
 )
 
 func testIO() (*IO, *bytes.Buffer, *bytes.Buffer) {
@@ -18,7 +19,7 @@ func testIO() (*IO, *bytes.Buffer, *bytes.Buffer) {
 // discovery, so nothing on the host is read or touched.
 func run(args ...string) (code int, stdout, stderr string) {
 	ios, out, errw := testIO()
-	root := NewRoot(ios)
+	root := NewRoot(&Factory{IO: ios, Engine: noEngine})
 	root.SetArgs(args)
 	code = exitCode(ios, root.Execute())
 	return code, out.String(), errw.String()
@@ -49,9 +50,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"kick", "--all-processes", "pts/0"}, "--all-processes needs a user"},
 		{[]string{"kick", "--all-processes", "1234"}, "--all-processes needs a user"},
 		{[]string{"kick", "--all-processes", "ssh:123"}, "--all-processes needs a user"},
-		{[]string{"kick", "--wait", "-1s", "pts/0"}, "--wait must not be negative"},
-		{[]string{"kick", "--wait", "5", "pts/0"}, "--wait"},
-		{[]string{"kick", "--delay", "-1m", "pts/0"}, "--delay must not be negative"},
+		{[]string{"kick", "--wait", "-1s", "pts/0"}, `"--wait" flag: bad duration "-1s": must not be negative`},
+		{[]string{"kick", "--wait", "5", "pts/0"}, `"--wait" flag: bad duration "5": add a unit, like 5s, 5m or 5h`},
+		{[]string{"kick", "--delay", "soon", "pts/0"}, `"--delay" flag: bad duration "soon"`},
+		{[]string{"msg", "--timeout", "2", "--all", "-m", "x"}, `"--timeout" flag: bad duration "2": add a unit`},
+		{[]string{"kick", "--delay", "-1m", "pts/0"}, "must not be negative"},
 		{[]string{"kick", "--msg-timeout", "0s", "pts/0"}, "--msg-timeout must be positive"},
 		{[]string{"kick", "", "pts/0"}, "an empty target"},
 		{[]string{"kick", "--idle", "30"}, "add a unit"},
@@ -136,7 +139,7 @@ func TestMainEntry(t *testing.T) {
 	}
 	// The kill helper entry point is dispatched first and refuses root's
 	// uid before anything else: it never reaches kill(-1).
-	for _, args := range [][]string{{kick.HelperArg}, {kick.HelperArg, "0", "9"}, {kick.HelperArg, "x", "9"}} {
+	for _, args := range [][]string{{engine.HelperArg}, {engine.HelperArg, "0", "9"}, {engine.HelperArg, "x", "9"}} {
 		if code := Main(args, strings.NewReader(""), &out, &errw); code != ExitUsage && code != ExitError {
 			t.Errorf("Main(%q) = %d, want a refusal", args, code)
 		}
@@ -161,4 +164,12 @@ func TestErrorsAreSanitized(t *testing.T) {
 			t.Errorf("%q: stderr %q", args, stderr)
 		}
 	}
+}
+
+// noEngine is the engine of tests that must fail before discovery: a
+// host whose discovery fails loudly.
+func noEngine(engine.SystemOptions) (*engine.Engine, error) {
+	h := enginetest.NewHost()
+	h.Discoverer.Err = errors.New("a usage error reached discovery")
+	return h.Engine(), nil
 }

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/sshkick/sshkick/internal/engine"
+
 	"strings"
 	"testing"
 	"time"
@@ -22,12 +24,13 @@ func TestParseDuration(t *testing.T) {
 		{"1d30m", 24*time.Hour + 30*time.Minute, ""},
 		{"0s", 0, ""},
 		{"0d", 0, ""},
-		{"30", 0, "add a unit, like 30m or 30h"},
+		{"30", 0, "add a unit, like 30s, 30m or 30h"},
+		{"0", 0, ""},
 		{"1.5", 0, "add a unit"},
 		{"1d30", 0, "add a unit"},
 		{"soon", 0, "use a number and a unit"},
-		{"-5m", 0, "use a number and a unit"},
-		{"1d-5m", 0, "use a number and a unit"},
+		{"-5m", 0, "must not be negative"},
+		{"1d-5m", 0, "must not be negative"},
 		{"-1d", 0, "use a number and a unit"},
 		{"1x", 0, "use a number and a unit"},
 		{"", 0, "unit"},
@@ -126,8 +129,8 @@ func TestHumanDuration(t *testing.T) {
 		{time.Hour + time.Second, "1h0m1s"},
 	}
 	for _, tc := range tests {
-		if got := humanDuration(tc.d); got != tc.want {
-			t.Errorf("humanDuration(%v) = %q, want %q", tc.d, got, tc.want)
+		if got := engine.HumanDuration(tc.d); got != tc.want {
+			t.Errorf("engine.HumanDuration(%v) = %q, want %q", tc.d, got, tc.want)
 		}
 	}
 }

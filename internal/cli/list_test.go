@@ -11,6 +11,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/sshkick/sshkick/internal/engine"
+	"github.com/sshkick/sshkick/internal/engine/enginetest"
 	"github.com/sshkick/sshkick/internal/sanitize"
 	"github.com/sshkick/sshkick/internal/session"
 )
@@ -47,42 +49,35 @@ func cannedSessions() []session.Session {
 	}
 }
 
-type fakeDiscover struct {
-	sessions []session.Session
-	notes    []string
-	err      error
-	calls    int
-	opts     session.Options
-}
-
-func (f *fakeDiscover) discover(_ context.Context, o session.Options) (*session.Result, error) {
-	f.calls++
-	f.opts = o
-	if f.err != nil {
-		return nil, f.err
-	}
-	return &session.Result{Sessions: slices.Clone(f.sessions), Notes: f.notes}, nil
-}
-
-func runListWith(t *testing.T, f *fakeDiscover, edit func(*listOptions)) (code int, stdout, stderr string) {
+// runListWith runs list on a fake host; edit sets the options.
+func runListWith(t *testing.T, h *enginetest.Host, edit func(*listOptions)) (code int, stdout, stderr string) {
 	t.Helper()
 	ios, out, errw := testIO()
-	o := &listOptions{IO: ios, Discover: f.discover, Now: func() time.Time { return listNow }}
+	var got *engine.SystemOptions
+	o := &listOptions{IO: ios, Now: func() time.Time { return listNow },
+		Engine: func(so engine.SystemOptions) (*engine.Engine, error) { got = &so; return h.Engine(), nil }}
 	if edit != nil {
 		edit(o)
 	}
 	code = exitCode(ios, runList(context.Background(), o))
+	if got != nil {
+		lastSystem = *got
+	}
 	return code, out.String(), errw.String()
 }
 
+// lastSystem is what the last command asked the engine to read.
+var lastSystem engine.SystemOptions
+
 func TestListTable(t *testing.T) {
-	f := &fakeDiscover{sessions: cannedSessions(), notes: []string{"3 process(es) could not be read; run with sudo to see them"}}
+	f := enginetest.NewHost(cannedSessions()...)
+	f.Discoverer.Notes = []string{"3 process(es) could not be read; run with sudo to see them"}
 	code, stdout, stderr := runListWith(t, f, func(o *listOptions) { o.Select.utmp = "/nonexistent/utmp" })
 	if code != ExitOK {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	if f.calls != 1 || f.opts.UtmpPath != "/nonexistent/utmp" || !f.opts.Now.Equal(listNow) {
-		t.Errorf("Discover called %d times with %+v", f.calls, f.opts)
+	if f.Discoverer.Calls != 1 || lastSystem.UtmpPath != "/nonexistent/utmp" {
+		t.Errorf("Discover called %d times with %+v", f.Discoverer.Calls, lastSystem)
 	}
 	if stderr != "sshkick: note: 3 process(es) could not be read; run with sudo to see them\n" {
 		t.Errorf("stderr %q", stderr)
@@ -123,7 +118,7 @@ func TestListTable(t *testing.T) {
 }
 
 func TestListFilter(t *testing.T) {
-	f := &fakeDiscover{sessions: cannedSessions()}
+	f := enginetest.NewHost(cannedSessions()...)
 	tests := []struct {
 		name string
 		sel  selectFlags
@@ -136,7 +131,7 @@ func TestListFilter(t *testing.T) {
 		{"idle in days", selectFlags{idle: "3d"}, []string{"tty1"}},
 		{"from network", selectFlags{from: []string{"2001:db8::/32"}}, []string{"ssh:2345"}},
 		{"kind", selectFlags{kinds: []string{"ssh", "console"}}, []string{"pts/0", "tty1"}},
-		{"nothing", selectFlags{users: []string{"nobody"}}, nil},
+		{"nothing", selectFlags{users: []string{"root"}, kinds: []string{"ssh"}}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,21 +158,33 @@ func TestListFilter(t *testing.T) {
 }
 
 func TestListErrors(t *testing.T) {
-	f := &fakeDiscover{err: errors.New("/proc: permission denied")}
+	f := enginetest.NewHost()
+	f.Discoverer.Err = errors.New("/proc: permission denied")
 	code, stdout, stderr := runListWith(t, f, nil)
 	if code != ExitError || stdout != "" || stderr != "sshkick: /proc: permission denied\n" {
 		t.Errorf("discovery error: code %d stdout %q stderr %q", code, stdout, stderr)
 	}
 	// A bad selector is a usage error found before discovery.
-	f = &fakeDiscover{sessions: cannedSessions()}
+	f = enginetest.NewHost(cannedSessions()...)
 	code, stdout, _ = runListWith(t, f, func(o *listOptions) { o.Select.idle = "30" })
-	if code != ExitUsage || stdout != "" || f.calls != 0 {
-		t.Errorf("bad --idle: code %d stdout %q, discover called %d times", code, stdout, f.calls)
+	if code != ExitUsage || stdout != "" || f.Discoverer.Calls != 0 {
+		t.Errorf("bad --idle: code %d stdout %q, discover called %d times", code, stdout, f.Discoverer.Calls)
+	}
+	// An unknown user is a usage error, like pkill -u; nothing is listed.
+	code, stdout, stderr = runListWith(t, f, func(o *listOptions) { o.Select.users = []string{"nosuchuser"} })
+	if code != ExitUsage || stdout != "" || !strings.Contains(stderr, `no such user "nosuchuser"`) {
+		t.Errorf("unknown user: code %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	// A user the password database lost who is still logged in is found.
+	f = enginetest.NewHost(cannedSessions()...)
+	delete(f.Users, "carol")
+	if code, stdout, _ := runListWith(t, f, func(o *listOptions) { o.Select.users = []string{"carol"} }); code != ExitOK || !strings.Contains(stdout, "carol") {
+		t.Errorf("deleted user: code %d stdout %q", code, stdout)
 	}
 }
 
 func TestListJSON(t *testing.T) {
-	f := &fakeDiscover{sessions: cannedSessions()}
+	f := enginetest.NewHost(cannedSessions()...)
 	code, stdout, stderr := runListWith(t, f, func(o *listOptions) { o.JSON = true })
 	if code != ExitOK || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
@@ -189,14 +196,10 @@ func TestListJSON(t *testing.T) {
 	if len(raw) != 4 {
 		t.Fatalf("%d sessions, want 4", len(raw))
 	}
+	// Every key is always there.
 	base := []string{"id", "user", "uid", "tty", "host", "addr", "port", "login", "idle_seconds", "pid",
-		"kind", "stale", "sources", "command", "processes", "pids"}
-	wantKeys := [][]string{
-		append(slices.Clone(base), "logind_id"),
-		base,
-		append(slices.Clone(base), "stale_reason"),
-		base,
-	}
+		"kind", "stale", "stale_reason", "sources", "command", "processes", "pids", "logind_id"}
+	wantKeys := [][]string{base, base, base, base}
 	for i, s := range raw {
 		var keys []string
 		for k := range s {
@@ -258,13 +261,13 @@ func TestListJSON(t *testing.T) {
 	}
 
 	// nil Sources and PIDs are [] too.
-	f = &fakeDiscover{sessions: []session.Session{{ID: "x", User: "u", Kind: session.Local}}}
+	f = enginetest.NewHost(session.Session{ID: "x", User: "u", Kind: session.Local})
 	_, stdout, _ = runListWith(t, f, func(o *listOptions) { o.JSON = true })
 	if !strings.Contains(stdout, `"sources": []`) || !strings.Contains(stdout, `"pids": []`) || !strings.Contains(stdout, `"login": null`) {
 		t.Errorf("empty session JSON %s", stdout)
 	}
 	// No sessions: an empty array, not null.
-	f = &fakeDiscover{}
+	f = enginetest.NewHost()
 	_, stdout, _ = runListWith(t, f, func(o *listOptions) { o.JSON = true })
 	if stdout != "[]\n" {
 		t.Errorf("no sessions: %q, want []", stdout)
@@ -315,7 +318,7 @@ func checkClean(t *testing.T, what, s string) {
 }
 
 func TestListHostile(t *testing.T) {
-	f := &fakeDiscover{sessions: hostileSessions()}
+	f := enginetest.NewHost(hostileSessions()...)
 	code, table, _ := runListWith(t, f, nil)
 	if code != ExitOK {
 		t.Fatalf("exit %d", code)
@@ -370,7 +373,7 @@ func TestTableWrite(t *testing.T) {
 		{"one cell", [][]string{{"a"}}, "a\n"},
 		{"last column unpadded", [][]string{{"ID", "WHAT"}, {"pts/10", "x"}}, "ID      WHAT\npts/10  x\n"},
 		{"width in runes", [][]string{{"é", "1"}, {"ab", "2"}}, "é   1\nab  2\n"},
-		{"empty cells", [][]string{{"", "a", ""}, {"b", "", "c"}}, "   a  \nb     c\n"},
+		{"empty cells, no trailing blanks", [][]string{{"", "a", ""}, {"b", "", "c"}}, "   a\nb     c\n"},
 		{"ragged rows", [][]string{{"a", "b", "c"}, {"dddd"}}, "a     b  c\ndddd\n"},
 	}
 	for _, tc := range tests {

@@ -14,9 +14,14 @@ type table struct {
 	// width, when set (output is a terminal), cuts the last column so a
 	// row fits, as w does with WHAT.
 	width int
+	// indent starts every row.
+	indent string
 }
 
 func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+// displayWidth is how many terminal columns s takes.
+func displayWidth(s string) int { return utf8.RuneCountInString(s) }
 
 func (t *table) write(w io.Writer) error {
 	var widths []int
@@ -25,38 +30,51 @@ func (t *table) write(w io.Writer) error {
 			if i >= len(widths) {
 				widths = append(widths, 0)
 			}
-			if n := utf8.RuneCountInString(c); n > widths[i] {
+			if n := displayWidth(c); n > widths[i] {
 				widths[i] = n
 			}
 		}
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
+	var line strings.Builder
 	for _, r := range t.rows {
-		used := 0
+		line.Reset()
+		line.WriteString(t.indent)
+		used := len(t.indent)
 		for i, c := range r {
 			if i == len(r)-1 {
 				if t.width > 0 {
 					c = fit(c, max(t.width-used, 10))
 				}
-				bw.WriteString(c)
+				line.WriteString(c)
 				break
 			}
-			bw.WriteString(c)
+			line.WriteString(c)
 			used += widths[i] + 2
-			if pad := widths[i] - utf8.RuneCountInString(c) + 2; pad > 0 {
-				bw.WriteString(strings.Repeat(" ", pad))
+			if pad := widths[i] - displayWidth(c) + 2; pad > 0 {
+				line.WriteString(strings.Repeat(" ", pad))
 			}
 		}
+		bw.WriteString(strings.TrimRight(line.String(), " "))
 		bw.WriteByte('\n')
 	}
 	return bw.Flush()
 }
 
-// fit cuts s to n runes, marking the cut with "…".
+// fit cuts s to n columns, marking the cut with "…".
 func fit(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
+	if displayWidth(s) <= n {
 		return s
 	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
+	var b strings.Builder
+	w := 0
+	for _, r := range s {
+		rw := displayWidth(string(r))
+		if w+rw > n-1 {
+			break
+		}
+		b.WriteRune(r)
+		w += rw
+	}
+	return b.String() + "…"
 }

@@ -799,7 +799,7 @@ func (j *joiner) finish() {
 		if c := j.out[a].Login.Compare(j.out[b].Login); c != 0 {
 			return c
 		}
-		return strings.Compare(j.out[a].ID, j.out[b].ID)
+		return NaturalCompare(j.out[a].ID, j.out[b].ID)
 	})
 	sorted := make([]Session, len(j.out))
 	for i, k := range idx {

@@ -1,29 +1,17 @@
-// Package kick ends login sessions and users' processes: it resolves what
-// the admin named into sessions, plans which process gets which signal when,
-// and carries the plan out through pidfds after verifying every process is
-// the one discovery saw.
-//
-// kick is the only package that sends signals. It never signals by bare
-// PID, never PID 1 or below, never a kernel thread, never an sshd that is
-// not the session's own, never a multiplexer server shared by other panes,
-// and never the caller's own session unless forced.
-package kick
+package engine
 
 import (
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/sshkick/sshkick/internal/kick"
 	"github.com/sshkick/sshkick/internal/proc"
 	"github.com/sshkick/sshkick/internal/session"
 )
 
-// Refusal is a target or process that was not signalled, and why.
-type Refusal struct {
-	Target string `json:"target,omitempty"`
-	PID    int    `json:"pid,omitempty"`
-	Reason string `json:"reason"`
-}
+// Refusal is a target or process that was not acted on, and why.
+type Refusal = kick.Refusal
 
 // UserTarget is a user named as a target (for --all-processes).
 type UserTarget struct {
@@ -44,28 +32,63 @@ type Selection struct {
 
 // Self describes the caller: the processes from it up to init, so a kick
 // never ends the session the admin is typing in (unless forced).
+//
+// An admin working in a tmux or screen pane is also typing through every
+// login attached to that multiplexer server: ending the SSH login that runs
+// `tmux attach` disconnects them as surely as ending the pane. So when one
+// of the caller's ancestors is a multiplexer server, every session of the
+// server's user that runs a client of the same multiplexer counts as the
+// caller's own too. (Clients of another server of the same user are caught
+// as well: refusing too much is safe, --force overrides.)
 type Self struct {
 	Ancestors map[int]bool
+	// Mux is the multiplexer whose pane the caller runs in: "tmux",
+	// "screen", or "".
+	Mux    string
+	MuxUID int
+}
+
+// muxOf says which multiplexer a process name belongs to.
+func muxOf(comm string) string {
+	switch {
+	case strings.HasPrefix(comm, "tmux"):
+		return "tmux"
+	case strings.EqualFold(comm, "screen"):
+		return "screen"
+	}
+	return ""
 }
 
 // SelfFrom builds Self from a snapshot, walking up from pid.
 func SelfFrom(snap *proc.Snapshot, pid int) Self {
-	s := Self{Ancestors: map[int]bool{}}
+	s := Self{Ancestors: map[int]bool{}, MuxUID: -1}
+	if snap == nil {
+		return s
+	}
 	for i := 0; i < 4096 && pid > 0; i++ {
 		s.Ancestors[pid] = true
 		p := snap.Procs[pid]
 		if p == nil {
 			break
 		}
+		// The server of a pane is the pane shell's parent: the first
+		// multiplexer above the caller.
+		if m := muxOf(p.Comm); m != "" && s.Mux == "" && p.PID > 1 {
+			s.Mux, s.MuxUID = m, p.UID
+		}
 		pid = p.PPID
 	}
 	return s
 }
 
-// Owns reports whether the caller runs inside s.
+// Owns reports whether the caller runs inside s, or types through it (s
+// runs a client of the multiplexer the caller's pane belongs to).
 func (me Self) Owns(s *session.Session) bool {
 	for _, m := range s.Members {
 		if me.Ancestors[m.PID] && m.PID > 1 {
+			return true
+		}
+		if me.Mux != "" && m.Role != session.RoleServer && m.UID == me.MuxUID && muxOf(m.Comm) == me.Mux {
 			return true
 		}
 	}
@@ -191,13 +214,4 @@ func Resolve(args []string, flt session.Filter, all []session.Session, me Self, 
 	return sel
 }
 
-func pidReason(n int) string {
-	switch {
-	case n == 1:
-		return "PID 1 is init: never signalled"
-	case n == 0:
-		return "PID 0 is not a process (kill(0) would signal the caller's own process group): refused"
-	default:
-		return "PID " + strconv.Itoa(n) + " is not a process id (a negative PID means a process group to kill()): refused"
-	}
-}
+func pidReason(n int) string { return kick.PIDReason(n) }
