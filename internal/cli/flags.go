@@ -16,6 +16,7 @@ import (
 // and msg.
 type selectFlags struct {
 	utmp     string
+	noLogind bool
 	procRoot string
 	devRoot  string
 	users    []string
@@ -33,12 +34,14 @@ func (f *selectFlags) register(fs *pflag.FlagSet) {
 	// Fixture trees for whole-binary tests (and curious admins).
 	fs.StringVar(&f.procRoot, "proc-root", "/proc", "read processes from `DIR`")
 	fs.StringVar(&f.devRoot, "dev-root", "/dev", "find terminals under `DIR`")
+	fs.BoolVar(&f.noLogind, "no-logind", false, "do not ask logind")
 	fs.MarkHidden("proc-root")
+	fs.MarkHidden("no-logind")
 	fs.MarkHidden("dev-root")
 }
 
 func (f *selectFlags) system() engine.SystemOptions {
-	return engine.SystemOptions{UtmpPath: f.utmp, ProcRoot: f.procRoot, DevRoot: f.devRoot}
+	return engine.SystemOptions{UtmpPath: f.utmp, ProcRoot: f.procRoot, DevRoot: f.devRoot, NoLogind: f.noLogind}
 }
 
 // filter parses the selection flags; errors are usage errors.

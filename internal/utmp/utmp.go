@@ -208,7 +208,7 @@ func ReadFileLayout(path string, l Layout) ([]Record, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("utmp: %s: not a regular file (%v)", path, fi.Mode().Type())
+		return nil, fmt.Errorf("utmp: %s: %s, not a utmp file", path, fileKind(fi.Mode()))
 	}
 	if fi.Size() > MaxFileSize {
 		return nil, fmt.Errorf("utmp: %s: file is %d bytes, more than the %d-byte limit", path, fi.Size(), MaxFileSize)
@@ -370,4 +370,21 @@ func Encode(r Record, l Layout) []byte {
 		copy(b[l.addr:], a[:])
 	}
 	return b
+}
+
+// fileKind names what a path is, for a person.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "is a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "is a FIFO"
+	case m&os.ModeSocket != 0:
+		return "is a socket"
+	case m&os.ModeCharDevice != 0:
+		return "is a character device"
+	case m&os.ModeDevice != 0:
+		return "is a block device"
+	}
+	return "is not a regular file"
 }
