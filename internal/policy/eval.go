@@ -503,4 +503,3 @@ func judge(p *Policy, now time.Time, in *Input, key string, t *Track) *judgement
 	j.why = fmt.Sprintf("rule %s: %s countdown, deadline %s", r.Name, j.reason, eff.Format(time.RFC3339))
 	return j
 }
-

@@ -120,7 +120,7 @@ type parser struct {
 	seen map[string]bool
 	rule *Rule
 	// rule positions, for errors found after the rule is complete.
-	ruleSet map[*Rule]map[string]pos
+	ruleSet map[int]map[string]pos
 	top     map[string]pos
 }
 
@@ -163,7 +163,7 @@ func (ps *parser) run() {
 	p.Warn = DefaultWarn
 	p.Message, p.MaxSessionMessage, p.CancelMessage = DefaultMessage, DefaultMaxSessionMessage, DefaultCancelMessage
 	ps.top = map[string]pos{}
-	ps.ruleSet = map[*Rule]map[string]pos{}
+	ps.ruleSet = map[int]map[string]pos{}
 	ps.seen = map[string]bool{}
 	if !utf8.Valid(ps.data) {
 		ps.errAt(ps.at(firstInvalid(ps.data)), "the file is not valid UTF-8")
@@ -192,7 +192,7 @@ func (ps *parser) run() {
 			continue
 		}
 		if prev, ok := names[r.Name]; ok {
-			ps.errAt(ps.ruleSet[r]["name"], "rule name %s is already used by the rule at line %d: audit records name rules, so names must differ", q(r.Name), prev)
+			ps.errAt(ps.ruleSet[i]["name"], "rule name %s is already used by the rule at line %d: audit records name rules, so names must differ", q(r.Name), prev)
 		}
 		names[r.Name] = r.Line
 	}
@@ -295,7 +295,7 @@ var ruleKeys = []string{"name", "users", "groups", "from", "kinds", "exempt", "i
 
 func suggest(name string, keys []string) string {
 	for _, k := range keys {
-		if strings.EqualFold(k, name) || strings.ReplaceAll(k, "_", "") == strings.ReplaceAll(strings.ToLower(name), "-", "") {
+		if distance(strings.ToLower(name), k) <= 2 || strings.ReplaceAll(k, "_", "") == strings.ReplaceAll(strings.ToLower(name), "-", "") {
 			return fmt.Sprintf(" (did you mean %q?)", k)
 		}
 	}
@@ -346,10 +346,11 @@ func (ps *parser) topKey(name string, at pos, v *unstable.Node) {
 }
 
 func (ps *parser) ruleKey(r *Rule, name string, at pos, v *unstable.Node) {
-	if ps.ruleSet[r] == nil {
-		ps.ruleSet[r] = map[string]pos{}
+	ri := len(ps.p.Rules) - 1
+	if ps.ruleSet[ri] == nil {
+		ps.ruleSet[ri] = map[string]pos{}
 	}
-	ps.ruleSet[r][name] = at
+	ps.ruleSet[ri][name] = at
 	switch name {
 	case "name":
 		if s, ok := ps.str(v, name); ok {
@@ -455,7 +456,7 @@ func (ps *parser) finishRule() {
 		return
 	}
 	ps.rule = nil
-	keys := ps.ruleSet[r]
+	keys := ps.ruleSet[len(ps.p.Rules)-1]
 	start := pos{r.Line, 1}
 	if r.Name == "" {
 		if _, ok := keys["name"]; !ok {
@@ -471,7 +472,7 @@ func (ps *parser) finishRule() {
 	if at, ok := keys["warn"]; ok {
 		ps.checkWarn(at, r.Warn, r.Name)
 	}
-	if r.Idle > 0 {
+	if r.Idle > 0 && !r.Exempt {
 		for _, w := range r.warn(ps.p) {
 			if w >= r.Idle {
 				at, ok := keys["warn"]
@@ -483,7 +484,7 @@ func (ps *parser) finishRule() {
 			}
 		}
 	}
-	if r.MaxSession > 0 {
+	if r.MaxSession > 0 && !r.Exempt {
 		for _, w := range r.warn(ps.p) {
 			if w >= r.MaxSession {
 				ps.errAt(keys["max_session"], "rule %s: warning %s is not shorter than max_session %s", q(r.Name), Short(w), Short(r.MaxSession))
@@ -702,3 +703,26 @@ func Short(d time.Duration) string {
 	return b.String()
 }
 
+// distance is the Levenshtein distance, for "did you mean".
+func distance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 99
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
