@@ -143,6 +143,7 @@ With no command it lists sessions, like 'sshkick list'.`,
 
 	list := newListCmd(ios)
 	root.AddCommand(list, newKickCmd(ios), newMsgCmd(ios))
+	root.AddCommand(newWatchCommands(ios)...)
 	// Bare `sshkick` lists: share the list command's flags and run it.
 	root.Flags().AddFlagSet(list.Flags())
 	root.RunE = list.RunE
