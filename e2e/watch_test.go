@@ -132,7 +132,7 @@ idle = "20s"
 	// simulate, before the daemon starts: the idle session is warned, then kicked.
 	sim := run(t, "policy", "simulate", cfg, "--for", "2m", "--utmp", s.Utmp, "--state", filepath.Join(dir, "state.json"))
 	if sim.code != 0 || !strings.Contains(sim.stdout, "warn "+idle.Name+" "+ttyA) || !strings.Contains(sim.stdout, "kick "+idle.Name+" "+ttyA) ||
-		strings.Contains(sim.stdout, notty.Name) || strings.Contains(sim.stdout, exempt.Name) {
+		strings.Contains(sim.stdout, notty.Name) || strings.Contains(sim.stdout, "kick "+exempt.Name) || !strings.Contains(sim.stdout, "exempt "+exempt.Name) {
 		t.Errorf("simulate: exit %d\n%s%s", sim.code, sim.stdout, sim.stderr)
 	}
 	why := run(t, "why", ttyA, "--config", cfg, "--utmp", s.Utmp, "--state", filepath.Join(dir, "state.json"))

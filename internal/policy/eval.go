@@ -88,6 +88,10 @@ type Track struct {
 	Deadline time.Time       `json:"deadline,omitzero"`
 	Sent     []time.Duration `json:"sent,omitempty"`
 	WarnedAt time.Time       `json:"warned_at,omitzero"`
+	// Since is the activity the idle countdown was computed from: input
+	// that moves it (the tty's atime, whole seconds, moved only across an
+	// 8-second boundary) cancels the countdown.
+	Since time.Time `json:"since,omitzero"`
 	// WroteAt is when our last write to the terminal finished: an mtime
 	// not after it may be our own warning, and is not the user's output.
 	WroteAt time.Time `json:"wrote_at,omitzero"`
@@ -106,7 +110,7 @@ type Track struct {
 func (t *Track) counting() bool { return !t.Deadline.IsZero() }
 
 func (t *Track) reset() {
-	t.Reason, t.Deadline, t.Sent, t.WarnedAt, t.Kicks, t.KickAt = "", time.Time{}, nil, time.Time{}, 0, time.Time{}
+	t.Reason, t.Deadline, t.Sent, t.WarnedAt, t.Since, t.Kicks, t.KickAt = "", time.Time{}, nil, time.Time{}, time.Time{}, 0, time.Time{}
 }
 
 // same reports whether two tracks differ only in their CPU sample (which
@@ -115,7 +119,7 @@ func (t Track) same(o Track) bool {
 	t.CPU, t.CPUAt, o.CPU, o.CPUAt = 0, time.Time{}, 0, time.Time{}
 	t.BusyAt, o.BusyAt = t.BusyAt.Truncate(time.Minute), o.BusyAt.Truncate(time.Minute)
 	return t.Rule == o.Rule && t.Exempt == o.Exempt && t.Reason == o.Reason && t.Deadline.Equal(o.Deadline) &&
-		slices.Equal(t.Sent, o.Sent) && t.WarnedAt.Equal(o.WarnedAt) && t.WroteAt.Equal(o.WroteAt) &&
+		slices.Equal(t.Sent, o.Sent) && t.WarnedAt.Equal(o.WarnedAt) && t.Since.Equal(o.Since) && t.WroteAt.Equal(o.WroteAt) &&
 		t.Output.Equal(o.Output) && t.BusyAt.Equal(o.BusyAt) && t.Kicks == o.Kicks && t.KickAt.Equal(o.KickAt)
 }
 
@@ -405,7 +409,7 @@ func judge(p *Policy, now time.Time, in *Input, key string, t *Track) *judgement
 	}
 
 	// Activity after the first warning ends an idle countdown.
-	if t.counting() && t.Reason == ReasonIdle && !t.WarnedAt.IsZero() && j.activity.After(t.WarnedAt) {
+	if t.counting() && t.Reason == ReasonIdle && !t.WarnedAt.IsZero() && j.activity.After(t.Since) {
 		cancel(ReasonActive, r.Name)
 	}
 	if j.deadline.IsZero() {
@@ -445,6 +449,7 @@ func judge(p *Policy, now time.Time, in *Input, key string, t *Track) *judgement
 			j.why = fmt.Sprintf("rule %s: %s deadline %s", r.Name, j.reason, j.deadline.Format(time.RFC3339))
 			return j
 		}
+		t.Since = j.activity
 		if len(warns) == 0 {
 			t.Reason, t.Deadline = j.reason, j.deadline
 		} else {
