@@ -184,7 +184,11 @@ idle = "20s"
 	if d.Ended(0) || bytes.Contains(d.Out.Bytes(), []byte("Idle")) {
 		t.Errorf("the dry run acted: ended %v, output %q", d.Ended(0), d.Out.Bytes())
 	}
-	auditText, _ := os.ReadFile(audit)
+	var auditText []byte
+	waitUntil(30*time.Second, func() bool {
+		auditText, _ = os.ReadFile(audit)
+		return bytes.Contains(auditText, []byte(`"event":"watch-kick"`))
+	})
 	for _, want := range []string{`"event":"watch-warn"`, `"event":"watch-kick"`, `"event":"watch-cancel"`, `"event":"watch-exempt"`, `"rule":"e2e"`, `"rule":"staff"`, `"outcome":"would-kick"`} {
 		if !bytes.Contains(auditText, []byte(want)) {
 			t.Errorf("audit trail lacks %s:\n%s", want, auditText)
@@ -218,5 +222,48 @@ func TestWatchReloadKeepsPolicy(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGHUP)
 	if !waitUntil(60*time.Second, func() bool { return strings.Contains(logs.String(), "msg=reloaded") }) {
 		t.Fatalf("a valid file was not loaded:\n%s", logs)
+	}
+}
+
+// TestWatchBusyHitsMaxSession: a session whose processes keep a CPU busy
+// is not idle (busy_cpu) yet max_session still ends it, after its warning.
+func TestWatchBusyHitsMaxSession(t *testing.T) {
+	s := sshdtest.Start(t)
+	busy := s.AddUser(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "policy.toml")
+	os.WriteFile(cfg, []byte(`interval = "2s"
+busy_cpu = "5%"
+warn = ["10s"]
+[[rule]]
+name = "busy"
+users = ["`+busy.Name+`"]
+idle = "20s"
+max_session = "45s"
+`), 0o644)
+	audit := filepath.Join(dir, "audit.jsonl")
+	start := time.Now()
+	sess := s.Login(t, busy, true, "exec nice -n 19 sh -c 'while :; do :; done'")
+	waitSessions(t, 1, busy.Name, "--utmp", s.Utmp)
+	_, logs := startWatch(t, "--config", cfg, "--utmp", s.Utmp, "--state", filepath.Join(dir, "state.json"), "--audit-log", audit)
+	if !sess.WaitFor("time limit", 90*time.Second) {
+		t.Fatalf("no max_session warning: %q\n%s", sess.Out.Bytes(), logs)
+	}
+	if !sess.Ended(60 * time.Second) {
+		t.Fatalf("the busy session was not ended at max_session\n%s", logs)
+	}
+	// Idle alone (20s) would have ended it long before 45s.
+	if took := time.Since(start); took < 30*time.Second {
+		t.Errorf("ended after %v: the busy session was treated as idle\n%s", took, logs)
+	}
+	if strings.Contains(logs.String(), "reason=idle") {
+		t.Errorf("an idle decision about a busy session:\n%s", logs)
+	}
+	var b []byte
+	if !waitUntil(30*time.Second, func() bool {
+		b, _ = os.ReadFile(audit)
+		return bytes.Contains(b, []byte(`"event":"watch-kick"`)) && bytes.Contains(b, []byte(`"outcome":"ended"`))
+	}) || !bytes.Contains(b, []byte(`"reason":"max_session"`)) {
+		t.Errorf("audit trail: %s", b)
 	}
 }
