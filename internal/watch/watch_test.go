@@ -3,7 +3,10 @@ package watch
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,5 +188,55 @@ func TestRunStopsOnCancel(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not stop")
+	}
+}
+
+func TestMetricsServed(t *testing.T) {
+	d, _, now, _ := setup(t, pol)
+	m := NewMetrics()
+	d.o.Metrics = m
+	*now = t0.Add(10 * time.Second)
+	d.tick(context.Background())
+	m.reloaded(true, *now)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, err := m.Serve(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr.String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`sshkick_watch_sessions{kind="ssh"} 1`, `sshkick_watch_actions_total{action="warn"} 1`,
+		`sshkick_watch_last_reload_success 1`, `sshkick_watch_evaluation_seconds_count 1`, `sshkick_watch_failures_total 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+}
+
+func TestNotifierSendsToSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "10000000")
+	t.Setenv("WATCHDOG_PID", "")
+	n := NotifierFromEnv()
+	if n.WatchdogInterval() != 5*time.Second {
+		t.Fatalf("watchdog %v", n.WatchdogInterval())
+	}
+	n.Send("READY=1")
+	buf := make([]byte, 64)
+	ln.SetReadDeadline(time.Now().Add(10 * time.Second))
+	k, err := ln.Read(buf)
+	if err != nil || string(buf[:k]) != "READY=1" {
+		t.Fatalf("got %q %v", buf[:k], err)
 	}
 }
