@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -448,5 +449,28 @@ func TestSimulateAndExplain(t *testing.T) {
 	x := Explain(p, t0.Add(time.Minute), in[0], State{}, 24*time.Hour)
 	if x.Rule != "students" || x.Idle != time.Minute || !x.Deadline.Equal(t0.Add(30*time.Minute)) || len(x.Timeline) != 3 || x.Source != "tty atime (input)" {
 		t.Fatalf("%+v", x)
+	}
+}
+
+// BenchmarkEvaluate200 is the decision cost of one evaluation of 200
+// sessions (discovery, the /proc scan, is measured in internal/proc).
+func BenchmarkEvaluate200(b *testing.B) {
+	p, _, err := Parse("p.toml", []byte(idlePolicy), Lookup{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var in []Input
+	for i := 0; i < 200; i++ {
+		s := sess("pts/"+strconv.Itoa(i), "u"+strconv.Itoa(i), 1000+i, "pts/"+strconv.Itoa(i), t0)
+		s.Members[0].PID = 1000 + i
+		in = append(in, Input{Session: s, Evidence: Evidence{Atime: t0.Add(time.Duration(i) * time.Second), CPU: time.Second}})
+	}
+	st := State{}
+	now := t0.Add(10 * time.Minute)
+	b.ReportAllocs()
+	for b.Loop() {
+		d := Evaluate(p, now, in, st)
+		st = d.State
+		now = now.Add(15 * time.Second)
 	}
 }
