@@ -170,6 +170,7 @@ With no command it lists sessions, like 'sshkick list'.`,
 
 	list := newListCmd(f, nil)
 	root.AddCommand(list, newKickCmd(f, nil), newMsgCmd(f, nil))
+	root.AddCommand(newWatchCommands(f)...)
 	// Bare `sshkick` lists: share the list command's flags and run it.
 	root.Flags().AddFlagSet(list.Flags())
 	root.RunE = list.RunE

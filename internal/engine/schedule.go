@@ -108,13 +108,17 @@ func (c *countdown) run(ctx context.Context, sessions []session.Session) countdo
 		}
 		select {
 		case <-ctx.Done():
+		case <-clock.After(wait):
+		}
+		// Checked after every wait, not raced against it: a cancel that
+		// came while waiting always wins.
+		if ctx.Err() != nil {
 			d, err := c.send(context.WithoutCancel(ctx), sessions, c.body("The administrator cancelled the end of this session. You may carry on."), "cancel")
 			res.deliveries = append(res.deliveries, d...)
 			res.keep(err)
 			res.keep(c.trail.Record(CancelEvent{Sessions: refs(sessions), Reason: "interrupted during the delay"}))
 			res.cancelled = true
 			return res
-		case <-clock.After(wait):
 		}
 	}
 	res.due = sessions

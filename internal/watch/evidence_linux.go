@@ -1,0 +1,103 @@
+package watch
+
+import (
+	"os"
+	"os/user"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sshkick/sshkick/internal/policy"
+	"github.com/sshkick/sshkick/internal/proc"
+	"github.com/sshkick/sshkick/internal/session"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc: 100 on
+// every Linux architecture.
+const clockTicks = 100
+
+// SystemEvidence gathers the evidence the policy needs from this host:
+// the terminal's atime and mtime (only for a valid tty name whose device is
+// the one discovery saw, so a forged utmp line never makes us stat another
+// file), the session's CPU time from the snapshot, the user's groups and
+// whether sshkick itself runs in the session.
+func SystemEvidence(res *session.Result) []policy.Input {
+	return Evidence(res, "/dev", os.Getpid(), groupsOf)
+}
+
+// Evidence is SystemEvidence with its sources as parameters.
+func Evidence(res *session.Result, devRoot string, self int, groups func(user string) []string) []policy.Input {
+	own := map[int]bool{}
+	if res.Proc != nil {
+		for pid, i := self, 0; pid > 1 && i < 4096; i++ {
+			own[pid] = true
+			p := res.Proc.Procs[pid]
+			if p == nil {
+				break
+			}
+			pid = p.PPID
+		}
+	}
+	cache := map[string][]string{}
+	out := make([]policy.Input, 0, len(res.Sessions))
+	for i := range res.Sessions {
+		s := &res.Sessions[i]
+		ev := policy.Evidence{CPU: -1}
+		if s.TTY != "" && !s.Stale {
+			ev.Atime, ev.Mtime = ttyTimes(devRoot, s.TTY, s.TTYDev)
+		}
+		if res.Proc != nil {
+			var ticks uint64
+			for _, m := range s.Members {
+				if own[m.PID] && m.PID > 1 && m.Role != session.RoleMonitor {
+					ev.Own = true
+				}
+				if p := res.Proc.Procs[m.PID]; p != nil && p.Start == m.Start {
+					ticks += p.UTime + p.STime
+				}
+			}
+			ev.CPU = time.Duration(ticks) * time.Second / clockTicks
+		}
+		g, ok := cache[s.User]
+		if !ok && s.User != "" {
+			g = groups(s.User)
+			cache[s.User] = g
+		}
+		ev.Groups = g
+		out = append(out, policy.Input{Session: s, Evidence: ev})
+	}
+	return out
+}
+
+func ttyTimes(devRoot, tty string, dev uint64) (atime, mtime time.Time) {
+	if _, ok := proc.TTYDevice(tty); !ok {
+		return
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(devRoot+"/"+tty, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return
+	}
+	if dev != 0 && st.Rdev != dev {
+		return
+	}
+	return time.Unix(st.Atim.Unix()), time.Unix(st.Mtim.Unix())
+}
+
+// groupsOf returns the names of a user's groups, primary included.
+func groupsOf(name string) []string {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil
+	}
+	ids, err := u.GroupIds()
+	if err != nil {
+		ids = []string{u.Gid}
+	}
+	var out []string
+	for _, id := range ids {
+		if g, err := user.LookupGroupId(id); err == nil {
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
