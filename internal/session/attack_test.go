@@ -92,7 +92,7 @@ func base() []fp {
 		{pid: 100, ppid: 50, pgrp: 100, sid: 100, comm: "sshd", cmdline: "sshd: skt-a [priv]", start: 1000, exe: "/usr/sbin/sshd"},
 		{pid: 101, ppid: 100, pgrp: 100, sid: 100, uid: 1001, comm: "sshd", cmdline: "sshd: skt-a@pts/0", start: 1001, exe: "/usr/sbin/sshd"},
 		{pid: 102, ppid: 101, pgrp: 102, sid: 102, tty: pts0, uid: 1001, comm: "bash", cmdline: "-bash", start: 1002,
-			cgroup: "0::/user.slice/user-1001.slice/session-4.scope\n",
+			cgroup:  "0::/user.slice/user-1001.slice/session-4.scope\n",
 			environ: "USER=skt-a\x00SSH_CONNECTION=192.0.2.10 51234 10.0.2.15 22\x00"},
 	}
 }

@@ -15,7 +15,7 @@ type Filter struct {
 	Users []string // user names or numeric uids
 	// Idle selects sessions idle longer than this; sessions without a
 	// terminal have no idle time and never match.
-	Idle  time.Duration
+	Idle time.Duration
 	From []netip.Prefix // the client address is in one of these
 	// FromUnverified lets From match addresses the session's user could
 	// have chosen (utmp records written through utempter, SSH_CONNECTION):

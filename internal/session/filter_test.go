@@ -22,7 +22,7 @@ func TestFilterMatch(t *testing.T) {
 	// user's own environment.
 	forged := &Session{User: "mallory", UID: 1006, Kind: Local, TTY: "pts/4", Host: "203.0.113.66", Addr: "203.0.113.66", HostSource: HostUtmp}
 	fromEnv := &Session{User: "mallory", UID: 1006, Kind: SSHNoTTY, Host: "203.0.113.67", Addr: "203.0.113.67", HostSource: HostEnv}
-	numbered := &Session{User: "1001", UID: 1018, Kind: SSH} // a user whose name is another's uid
+	numbered := &Session{User: "1001", UID: 1018, Kind: SSH}           // a user whose name is another's uid
 	noUID := &Session{User: "1001", UID: -1, Kind: Local, Stale: true} // a stale record whose user is a number
 	console := &Session{User: "root", UID: 0, Kind: Console, TTY: "tty1"}
 

@@ -101,8 +101,8 @@ type Session struct {
 	// naming any host through the setgid utempter helper, and rewrite
 	// their own environment; those addresses are listed, unverified.
 	HostVerified bool
-	Login       time.Time
-	IdleSeconds *int64
+	Login        time.Time
+	IdleSeconds  *int64
 	// PID is the PID `who -u` shows: utmp's ut_pid; for SSH that is the
 	// sshd [priv] monitor of non-root users.
 	PID         int
