@@ -5,24 +5,30 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"io"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 )
 
+// maxFDs bounds how many file descriptors SocketInodes looks at: sshd holds
+// a handful; a process with a million must not cost a million readlinks.
+const maxFDs = 1024
+
 // SocketInodes returns the inode numbers of the sockets process pid has
-// open. Reading another user's file descriptors needs root; a refusal is
-// returned as an error satisfying errors.Is(err, fs.ErrPermission).
+// open, among its first 1024 file descriptors. Reading another user's file
+// descriptors needs root; a refusal is returned as an error satisfying
+// errors.Is(err, fs.ErrPermission).
 func SocketInodes(root string, pid int) ([]uint64, error) {
 	dir := root + "/" + strconv.Itoa(pid) + "/fd"
 	d, err := os.Open(dir)
 	if err != nil {
 		return nil, err
 	}
-	names, err := d.Readdirnames(-1)
+	names, err := d.Readdirnames(maxFDs)
 	d.Close()
-	if err != nil {
+	if err != nil && err != io.EOF {
 		return nil, err
 	}
 	var out []uint64
@@ -45,26 +51,37 @@ type Conn struct {
 	Local, Remote netip.AddrPort
 }
 
+// Exe returns the target of /proc/PID/exe: the path of the program the
+// process runs (with " (deleted)" when that file was replaced). Reading
+// another user's needs root.
+func Exe(root string, pid int) (string, error) {
+	return os.Readlink(root + "/" + strconv.Itoa(pid) + "/exe")
+}
+
 // TCPConns reads the established TCP sockets of the reader's network
-// namespace, by socket inode.
+// namespace, by socket inode. The files are read as a stream: users can
+// make them large (every socket is a line), never this program's memory.
 func TCPConns(root string) (map[uint64]Conn, error) {
 	out := map[uint64]Conn{}
 	for _, f := range []string{"/net/tcp", "/net/tcp6"} {
-		b, err := os.ReadFile(root + f)
+		fh, err := os.Open(root + f)
 		if err != nil {
 			if os.IsNotExist(err) {
 				continue
 			}
 			return nil, err
 		}
-		parseTCP(b, out)
+		parseTCPFrom(fh, out)
+		fh.Close()
 	}
 	return out, nil
 }
 
-func parseTCP(b []byte, out map[uint64]Conn) {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, 512), 1<<20)
+func parseTCP(b []byte, out map[uint64]Conn) { parseTCPFrom(bytes.NewReader(b), out) }
+
+func parseTCPFrom(r io.Reader, out map[uint64]Conn) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 512), 4096)
 	first := true
 	for sc.Scan() {
 		if first {

@@ -19,10 +19,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // ClockTicks is USER_HZ, the unit of start times in /proc/PID/stat. The kernel
@@ -81,7 +83,15 @@ type Snapshot struct {
 
 	children map[int][]*Process
 	cmdlines map[int]string
+
+	// The process tree in depth-first order, built once on first use:
+	// order[span[pid].first] is pid, and its descendants are
+	// order[first+1 : end]. Every walk of a subtree is a slice of it.
+	order []*Process
+	span  map[int]span
 }
+
+type span struct{ first, end int32 }
 
 // ErrGone means the process exited (or its PID is not in use) when it was read.
 var ErrGone = errors.New("process is gone")
@@ -102,7 +112,8 @@ func Scan(root string) (*Snapshot, error) {
 		return nil, fmt.Errorf("read process table %s: %w", root, err)
 	}
 	s := &Snapshot{Root: root, BootTime: boot, Procs: make(map[int]*Process, len(names))}
-	buf := make([]byte, 4096)
+	buf := make([]byte, statusMax)
+	owner := isProcfs(root)
 	for _, n := range names {
 		if n == "" || n[0] < '0' || n[0] > '9' {
 			continue
@@ -111,7 +122,7 @@ func Scan(root string) (*Snapshot, error) {
 		if err != nil || pid <= 0 {
 			continue
 		}
-		p, err := readProcess(root, pid, buf)
+		p, err := readProcess(root, pid, buf, owner)
 		switch {
 		case err == nil:
 			s.Procs[pid] = p
@@ -133,12 +144,31 @@ func Read(root string, pid int) (*Process, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("pid %d: %w", pid, ErrGone)
 	}
-	return readProcess(root, pid, make([]byte, 4096))
+	return readProcess(root, pid, make([]byte, statusMax), isProcfs(root))
 }
 
-func readProcess(root string, pid int, buf []byte) (*Process, error) {
+// Bounds of the reads of /proc files. Every file a user can make large
+// (command line, environment) is read up to a bound, never whole: 301
+// processes sharing one 2 MB argv must not cost 600 MB.
+const (
+	statMax    = 1024 // stat: ~300 bytes (comm is at most 15 bytes)
+	statusMax  = 4096 // status: ~1.5 KiB
+	CmdlineMax = 4096 // what Cmdline returns at most, as ps shows a few KiB
+	environMax = 32 << 10
+	cgroupMax  = 4096
+)
+
+// readProcess reads one process. With owner (a real procfs), the uids come
+// from the owner of /proc/PID/stat (fstat on the open file, no second
+// file): the kernel makes a process's files owned by its effective uid —
+// except when the process is not dumpable (setuid programs, sshd,
+// ssh-agent), when they are owned by root. So a root-owned process that is
+// no kernel thread has its status read for the real uids; every other
+// process costs one open, one fstat, one read. Without owner (a fixture
+// tree, whose file owners mean nothing) status is always read.
+func readProcess(root string, pid int, buf []byte, owner bool) (*Process, error) {
 	dir := root + "/" + strconv.Itoa(pid)
-	b, err := readInto(dir+"/stat", buf)
+	b, st, err := readStat(dir+"/stat", buf[:statMax], owner)
 	if err != nil {
 		return nil, gone(pid, err)
 	}
@@ -147,12 +177,65 @@ func readProcess(root string, pid int, buf []byte) (*Process, error) {
 		return nil, fmt.Errorf("%s/stat: %w", dir, err)
 	}
 	p.UID, p.EUID = -1, -1
-	if b, err := readInto(dir+"/status", buf); err == nil {
+	if owner {
+		if st.Uid != 0 {
+			p.UID, p.EUID = int(st.Uid), int(st.Uid)
+			return p, nil
+		}
+		if p.KernelThread() {
+			p.UID, p.EUID = 0, 0
+			return p, nil
+		}
+	}
+	if b, err := readBounded(dir+"/status", buf, statusMax); err == nil {
 		p.UID, p.EUID = parseStatusUIDs(b)
 	} else if errors.Is(gone(pid, err), ErrGone) {
 		return nil, gone(pid, err)
 	}
 	return p, nil
+}
+
+// readStat reads a stat file with a single read (procfs returns the whole
+// file at once) and, with owner, fstats it.
+func readStat(path string, buf []byte, owner bool) ([]byte, syscall.Stat_t, error) {
+	var st syscall.Stat_t
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, st, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer syscall.Close(fd)
+	if owner {
+		if err := syscall.Fstat(fd, &st); err != nil {
+			return nil, st, &fs.PathError{Op: "fstat", Path: path, Err: err}
+		}
+	}
+	n := 0
+	for n < len(buf) {
+		m, err := syscall.Read(fd, buf[n:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, st, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+		if owner {
+			// procfs: one read gave the whole file.
+			break
+		}
+	}
+	return buf[:n], st, nil
+}
+
+// procSuperMagic is PROC_SUPER_MAGIC, the f_type of a procfs mount.
+const procSuperMagic = 0x9fa0
+
+func isProcfs(root string) bool {
+	var st syscall.Statfs_t
+	return syscall.Statfs(root, &st) == nil && st.Type == procSuperMagic
 }
 
 // gone maps the errors of a process that exited to ErrGone.
@@ -163,19 +246,24 @@ func gone(pid int, err error) error {
 	return err
 }
 
-// readInto reads a small /proc file into buf (growing it if needed) with
-// plain syscalls: os.ReadFile's stat and allocation per call cost more than
-// the read itself on a scan of thousands of processes.
-func readInto(path string, buf []byte) ([]byte, error) {
+// readBounded reads at most max bytes of a /proc file with plain syscalls
+// (os.ReadFile's stat and allocation per call cost more than the read
+// itself on a scan of thousands of processes), into buf when it is large
+// enough. What lies beyond max is never read.
+func readBounded(path string, buf []byte, max int) ([]byte, error) {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer syscall.Close(fd)
+	if len(buf) < max {
+		buf = make([]byte, max)
+	}
+	buf = buf[:max]
 	n := 0
 	for {
 		if n == len(buf) {
-			return readAllSlow(path)
+			return buf, nil
 		}
 		m, err := syscall.Read(fd, buf[n:])
 		if err == syscall.EINTR {
@@ -190,8 +278,6 @@ func readInto(path string, buf []byte) ([]byte, error) {
 		n += m
 	}
 }
-
-func readAllSlow(path string) ([]byte, error) { return os.ReadFile(path) }
 
 // ParseStat parses the contents of /proc/PID/stat. The name is taken from
 // between the first '(' and the last ')': a process may call itself anything,
@@ -330,23 +416,95 @@ func (s *Snapshot) Children(pid int) []*Process {
 	return s.children[pid]
 }
 
-// Descendants returns pid's descendants, depth first (pid itself excluded).
+// Descendants returns pid's descendants, depth first (pid itself
+// excluded). The slice is shared with the snapshot: read it, never change
+// it. The first call builds the tree once for the whole snapshot (O(n));
+// each call after that costs nothing but the slice.
 func (s *Snapshot) Descendants(pid int) []*Process {
-	var out []*Process
-	seen := map[int]bool{pid: true}
-	var walk func(int)
-	walk = func(p int) {
-		for _, c := range s.Children(p) {
-			if seen[c.PID] {
+	lo, hi, ok := s.Subtree(pid)
+	if !ok {
+		return nil
+	}
+	return s.order[lo+1 : hi : hi]
+}
+
+// Subtree returns where pid and its descendants lie in InOrder():
+// InOrder()[lo] is pid, InOrder()[lo+1:hi] its descendants. ok is false
+// for a PID not in the snapshot.
+func (s *Snapshot) Subtree(pid int) (lo, hi int, ok bool) {
+	s.buildTree()
+	sp, ok := s.span[pid]
+	return int(sp.first), int(sp.end), ok
+}
+
+// InOrder returns every process of the snapshot in depth-first order of
+// the process tree: each process comes before its descendants, which
+// follow it contiguously (see Subtree). Shared: never change it.
+func (s *Snapshot) InOrder() []*Process {
+	s.buildTree()
+	return s.order
+}
+
+// buildTree lays the tree out depth first, children in PID order. A
+// snapshot read while PIDs were reused may show a parent loop, which no
+// root reaches: such a loop is entered at its lowest PID, so every process
+// is laid out exactly once.
+func (s *Snapshot) buildTree() {
+	if s.span != nil {
+		return
+	}
+	s.Children(0) // the children index
+	for _, cs := range s.children {
+		slices.SortFunc(cs, func(a, b *Process) int { return a.PID - b.PID })
+	}
+	s.order = make([]*Process, 0, len(s.Procs))
+	s.span = make(map[int]span, len(s.Procs))
+	type frame struct {
+		p    *Process
+		next int
+	}
+	var stack []frame
+	visit := func(root *Process) {
+		if _, seen := s.span[root.PID]; seen {
+			return
+		}
+		s.span[root.PID] = span{first: int32(len(s.order))}
+		s.order = append(s.order, root)
+		stack = append(stack[:0], frame{p: root})
+		for len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			cs := s.children[top.p.PID]
+			if top.next < len(cs) {
+				c := cs[top.next]
+				top.next++
+				if _, seen := s.span[c.PID]; seen || c.PID == top.p.PID {
+					continue
+				}
+				s.span[c.PID] = span{first: int32(len(s.order))}
+				s.order = append(s.order, c)
+				stack = append(stack, frame{p: c})
 				continue
 			}
-			seen[c.PID] = true
-			out = append(out, c)
-			walk(c.PID)
+			sp := s.span[top.p.PID]
+			sp.end = int32(len(s.order))
+			s.span[top.p.PID] = sp
+			stack = stack[:len(stack)-1]
 		}
 	}
-	walk(pid)
-	return out
+	pids := make([]int, 0, len(s.Procs))
+	for pid := range s.Procs {
+		pids = append(pids, pid)
+	}
+	slices.Sort(pids)
+	for _, pid := range pids {
+		p := s.Procs[pid]
+		if parent := s.Procs[p.PPID]; parent == nil || p.PPID == p.PID {
+			visit(p)
+		}
+	}
+	for _, pid := range pids { // parent loops
+		visit(s.Procs[pid])
+	}
 }
 
 // IsAncestor reports whether anc is pid or one of pid's ancestors.
@@ -379,24 +537,56 @@ func (s *Snapshot) Cmdline(pid int) string {
 	return c
 }
 
-// ReadCmdline reads /proc/PID/cmdline. Programs that rewrite their argv
-// area (sshd's setproctitle) leave a title padded with NULs or spaces.
+// ReadCmdline reads /proc/PID/cmdline, at most its first CmdlineMax bytes
+// (a command line cut there loses a partial UTF-8 sequence at the end).
+// Programs that rewrite their argv area (sshd's setproctitle) leave a
+// title padded with NULs or spaces.
 func ReadCmdline(root string, pid int) string {
-	b, err := readInto(root+"/"+strconv.Itoa(pid)+"/cmdline", make([]byte, 4096))
+	var buf [CmdlineMax]byte
+	b, err := readBounded(root+"/"+strconv.Itoa(pid)+"/cmdline", buf[:], CmdlineMax)
 	if err != nil {
 		return ""
+	}
+	if len(b) == CmdlineMax {
+		b = trimPartialRune(b)
 	}
 	b = bytes.TrimRight(b, "\x00 ")
 	return strings.ReplaceAll(string(b), "\x00", " ")
 }
 
-// Getenv returns one variable from the process's initial environment.
-// Reading another user's environment needs root; a refusal is reported as
-// fs.ErrPermission.
+// trimPartialRune drops an incomplete UTF-8 sequence at the end of b.
+func trimPartialRune(b []byte) []byte {
+	for i := 1; i <= utf8.UTFMax && i <= len(b); i++ {
+		c := b[len(b)-i]
+		if c < utf8.RuneSelf {
+			return b
+		}
+		if utf8.RuneStart(c) {
+			if !utf8.FullRune(b[len(b)-i:]) {
+				return b[:len(b)-i]
+			}
+			return b
+		}
+	}
+	return b
+}
+
+// Getenv returns one variable from the process's initial environment, as
+// far as its first 32 KiB go. The process may have rewritten that area:
+// what it says is the process's word, nothing more. Reading another user's
+// environment needs root; a refusal is reported as fs.ErrPermission.
 func Getenv(root string, pid int, key string) (string, error) {
-	b, err := os.ReadFile(root + "/" + strconv.Itoa(pid) + "/environ")
+	b, err := readBounded(root+"/"+strconv.Itoa(pid)+"/environ", nil, environMax)
 	if err != nil {
 		return "", err
+	}
+	if len(b) == environMax {
+		// The last entry may be cut: it is not read.
+		if i := bytes.LastIndexByte(b, 0); i >= 0 {
+			b = b[:i]
+		} else {
+			b = nil
+		}
 	}
 	prefix := key + "="
 	for _, kv := range bytes.Split(b, []byte{0}) {

@@ -415,7 +415,7 @@ func TestCmdline(t *testing.T) {
 		{490, "sshd: alice@pts/0"},  // padded with NULs
 		{500, "-bash"},
 		{510, "vim notes.txt"},
-		{600, long}, // longer than the read buffer
+		{600, long[:CmdlineMax]}, // cut at CmdlineMax: never read whole
 		{1050, `/sbin/agetty -o -p -- \u --noclear - linux`},
 		{2, ""},   // kernel thread
 		{300, ""}, // zombie

@@ -31,6 +31,13 @@ type Options struct {
 	// with org.freedesktop.login1 is there, and silently skipped when not.
 	NoLogind bool
 	Now      time.Time // time.Now()
+	// Clock gives the time of each discovery of a Discoverer (Now, when
+	// set, wins); time.Now when nil.
+	Clock func() time.Time
+	// UserName and UserID look up the password database; nil means the
+	// system's (os/user, cached). Tests pass a fixture database.
+	UserName func(uid int) string
+	UserID   func(name string) (int, bool)
 }
 
 func (o *Options) defaults() {
@@ -103,10 +110,21 @@ func Discover(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	peers := &peerFinder{root: o.ProcRoot, snap: snap}
-	in.Peer = peers.peer
+	in.Peer, in.Env = peers.peer, peers.env
+	in.Exe = func(pid int) (string, bool) {
+		e, err := proc.Exe(o.ProcRoot, pid)
+		return e, err == nil
+	}
+	in.Scope = func(pid int) (string, bool) { return proc.LogindSession(o.ProcRoot, pid) }
 	in.TTYAtime = func(tty string) (time.Time, bool) { return TTYAtime(o.DevRoot, tty) }
 	users := newUserCache()
 	in.UserName, in.UserID = users.name, users.id
+	if o.UserName != nil {
+		in.UserName = o.UserName
+	}
+	if o.UserID != nil {
+		in.UserID = o.UserID
+	}
 
 	res.Sessions = Join(in)
 	if peers.hidden > 0 {
@@ -145,6 +163,7 @@ type peerFinder struct {
 	conns  map[uint64]proc.Conn
 	loaded bool
 	hidden int
+	denied bool
 }
 
 func (f *peerFinder) peer(pid int) (netip.AddrPort, bool) {
@@ -160,20 +179,26 @@ func (f *peerFinder) peer(pid int) (netip.AddrPort, bool) {
 			}
 		}
 	}
-	// Without access to the socket (not root), the session's own
-	// environment may still say: SSH_CONNECTION="client port server port".
-	for _, d := range f.snap.Descendants(pid) {
-		v, err := proc.Getenv(f.root, d.PID, "SSH_CONNECTION")
-		if err != nil || v == "" {
-			continue
-		}
+	if errors.Is(err, fs.ErrPermission) {
+		f.denied = true
+	}
+	return netip.AddrPort{}, false
+}
+
+// env reads SSH_CONNECTION="client port server port" from the environment
+// of a session leader (the direct child of a verified sshd): the only way
+// without root. The user may have rewritten it; it is listed unverified.
+func (f *peerFinder) env(pid int) (netip.AddrPort, bool) {
+	v, err := proc.Getenv(f.root, pid, "SSH_CONNECTION")
+	if err == nil && v != "" {
 		if ap, ok := parseSSHConnection(v); ok {
 			return ap, true
 		}
 	}
-	if errors.Is(err, fs.ErrPermission) {
+	if f.denied || errors.Is(err, fs.ErrPermission) {
 		f.hidden++
 	}
+	f.denied = false
 	return netip.AddrPort{}, false
 }
 

@@ -28,9 +28,9 @@ func TestDiscoverFixture(t *testing.T) {
 	if err := os.WriteFile(utmpPath, utmp.Encode(record92, utmp.Native), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Discover(context.Background(), Options{
+	res, err := Discover(context.Background(), withUsers(Options{
 		UtmpPath: utmpPath, ProcRoot: "testdata/ssh92/proc", DevRoot: dir, NoLogind: true, Now: now,
-	})
+	}, users92))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,9 +77,9 @@ func TestDiscoverNotes(t *testing.T) {
 		{dir, "cannot read " + dir},
 	}
 	for _, tt := range tests {
-		res, err := Discover(context.Background(), Options{
+		res, err := Discover(context.Background(), withUsers(Options{
 			UtmpPath: tt.utmp, ProcRoot: "testdata/ssh92/proc", DevRoot: dir, NoLogind: true, Now: now,
-		})
+		}, users92))
 		if err != nil {
 			t.Fatalf("%s: %v", tt.utmp, err)
 		}
@@ -94,6 +94,14 @@ func TestDiscoverNotes(t *testing.T) {
 	if _, err := Discover(context.Background(), Options{ProcRoot: filepath.Join(dir, "noproc"), UtmpPath: truncated, NoLogind: true}); err == nil {
 		t.Error("Discover without a process table: no error")
 	}
+}
+
+// withUsers gives o a fixture password database: titles count only for
+// users the database knows.
+func withUsers(o Options, users map[int]string) Options {
+	f := fixture{users: users}
+	o.UserName, o.UserID = f.userName, f.userID
+	return o
 }
 
 func littleEndian() bool { return binary.NativeEndian.Uint16([]byte{1, 0}) == 1 }

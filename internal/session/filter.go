@@ -15,9 +15,13 @@ type Filter struct {
 	Users []string // user names or numeric uids
 	// Idle selects sessions idle longer than this; sessions without a
 	// terminal have no idle time and never match.
-	Idle  time.Duration
-	From  []netip.Prefix // the client address is in one of these
-	Kinds []Kind
+	Idle time.Duration
+	From []netip.Prefix // the client address is in one of these
+	// FromUnverified lets From match addresses the session's user could
+	// have chosen (utmp records written through utempter, SSH_CONNECTION):
+	// without it, From matches verified addresses only (HostVerified).
+	FromUnverified bool
+	Kinds          []Kind
 }
 
 // Empty reports whether f selects everything.
@@ -28,7 +32,12 @@ func (f Filter) Empty() bool {
 // Match reports whether s passes every part of f.
 func (f Filter) Match(s *Session) bool {
 	if len(f.Users) > 0 && !slices.ContainsFunc(f.Users, func(u string) bool {
-		return u == s.User || (s.UID >= 0 && u == strconv.Itoa(s.UID))
+		// A number is a uid, never a name: a title or record naming the
+		// "user" 1018 must not pass for uid 1018's session.
+		if isUID(u) {
+			return s.UID >= 0 && u == strconv.Itoa(s.UID)
+		}
+		return u == s.User
 	}) {
 		return false
 	}
@@ -36,6 +45,9 @@ func (f Filter) Match(s *Session) bool {
 		return false
 	}
 	if len(f.From) > 0 {
+		if !s.HostVerified && !f.FromUnverified {
+			return false
+		}
 		a, err := netip.ParseAddr(s.Addr)
 		if err != nil {
 			a, err = netip.ParseAddr(s.Host)
@@ -46,6 +58,19 @@ func (f Filter) Match(s *Session) bool {
 	}
 	if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, s.Kind) {
 		return false
+	}
+	return true
+}
+
+// isUID: a plain decimal number.
+func isUID(u string) bool {
+	if u == "" || len(u) > 10 {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		if u[i] < '0' || u[i] > '9' {
+			return false
+		}
 	}
 	return true
 }

@@ -13,11 +13,16 @@ func idle(d time.Duration) *Session {
 }
 
 func TestFilterMatch(t *testing.T) {
-	alice := &Session{User: "alice", UID: 1001, Kind: SSH, TTY: "pts/0", Addr: "192.0.2.10", Host: "ws1.example.org"}
-	bob := &Session{User: "bob", UID: 1002, Kind: SSHNoTTY, Addr: "2001:db8::7", Host: "2001:db8::7"}
-	hostOnly := &Session{User: "carol", UID: 1003, Kind: Local, Host: "198.51.100.9"}
-	mapped := &Session{User: "dave", UID: 1004, Kind: SSH, Addr: "::ffff:192.0.2.77"}
-	named := &Session{User: "erin", UID: 1005, Kind: Pane, Host: "tmux(6702).%0"}
+	alice := &Session{User: "alice", UID: 1001, Kind: SSH, TTY: "pts/0", Addr: "192.0.2.10", Host: "ws1.example.org", HostSource: HostSocket, HostVerified: true}
+	bob := &Session{User: "bob", UID: 1002, Kind: SSHNoTTY, Addr: "2001:db8::7", Host: "2001:db8::7", HostSource: HostSocket, HostVerified: true}
+	hostOnly := &Session{User: "carol", UID: 1003, Kind: Local, Host: "198.51.100.9", HostSource: HostLogind, HostVerified: true}
+	mapped := &Session{User: "dave", UID: 1004, Kind: SSH, Addr: "::ffff:192.0.2.77", HostSource: HostUtmp, HostVerified: true}
+	named := &Session{User: "erin", UID: 1005, Kind: Pane, Host: "tmux(6702).%0", HostSource: HostUtmp}
+	// utempter lets a user write any host into utmp; SSH_CONNECTION is the
+	// user's own environment.
+	forged := &Session{User: "mallory", UID: 1006, Kind: Local, TTY: "pts/4", Host: "203.0.113.66", Addr: "203.0.113.66", HostSource: HostUtmp}
+	fromEnv := &Session{User: "mallory", UID: 1006, Kind: SSHNoTTY, Host: "203.0.113.67", Addr: "203.0.113.67", HostSource: HostEnv}
+	numbered := &Session{User: "1001", UID: 1018, Kind: SSH}           // a user whose name is another's uid
 	noUID := &Session{User: "1001", UID: -1, Kind: Local, Stale: true} // a stale record whose user is a number
 	console := &Session{User: "root", UID: 0, Kind: Console, TTY: "tty1"}
 
@@ -48,7 +53,11 @@ func TestFilterMatch(t *testing.T) {
 		{"other user", Filter{Users: []string{"bob"}}, alice, false},
 		{"other uid", Filter{Users: []string{"1002"}}, alice, false},
 		{"uid -1 never matches by number", Filter{Users: []string{"-1"}}, noUID, false},
-		{"a user named like a number", Filter{Users: []string{"1001"}}, noUID, true},
+		// A number is a uid only (pkill -u takes names first; a title or
+		// record naming "1001" must never pass for uid 1001's session).
+		{"a number is never a name", Filter{Users: []string{"1001"}}, noUID, false},
+		{"a number is never a name, live", Filter{Users: []string{"1001"}}, numbered, false},
+		{"the uid of a numbered user", Filter{Users: []string{"1018"}}, numbered, true},
 		{"user names are case sensitive", Filter{Users: []string{"Alice"}}, alice, false},
 		{"no partial names", Filter{Users: []string{"ali"}}, alice, false},
 
@@ -76,6 +85,12 @@ func TestFilterMatch(t *testing.T) {
 		{"host not an address", Filter{From: from("0.0.0.0/0", "::/0")}, named, false},
 		{"no address at all", Filter{From: from("0.0.0.0/0")}, console, false},
 		{"address wins over host", Filter{From: from("ws1.example.org/32"[:0] + "192.0.2.10/32")}, alice, true},
+
+		{"unverified utmp host", Filter{From: from("203.0.113.0/24")}, forged, false},
+		{"unverified utmp host, asked for", Filter{From: from("203.0.113.0/24"), FromUnverified: true}, forged, true},
+		{"SSH_CONNECTION", Filter{From: from("203.0.113.0/24")}, fromEnv, false},
+		{"SSH_CONNECTION, asked for", Filter{From: from("203.0.113.0/24"), FromUnverified: true}, fromEnv, true},
+		{"no address, asked for unverified", Filter{From: from("0.0.0.0/0"), FromUnverified: true}, console, false},
 
 		{"kind", Filter{Kinds: []Kind{SSH}}, alice, true},
 		{"one of several kinds", Filter{Kinds: []Kind{Console, SSHNoTTY}}, bob, true},

@@ -42,6 +42,14 @@ const (
 	SourceProc   = "proc"
 )
 
+// Where an address came from (Session.HostSource).
+const (
+	HostSocket = "socket"
+	HostLogind = "logind"
+	HostUtmp   = "utmp"
+	HostEnv    = "env"
+)
+
 // Member is one process of a session, with what it does there.
 type Member struct {
 	proc.Ident
@@ -80,10 +88,21 @@ type Session struct {
 	// ut_host, which may be a name; else the peer address of sshd's socket).
 	Host string
 	// Addr and Port are the client's address and port when known.
-	Addr        string
-	Port        int
-	Login       time.Time
-	IdleSeconds *int64
+	Addr string
+	Port int
+	// HostSource says where Host and Addr came from: HostSocket (the TCP
+	// peer of sshd's socket), HostLogind (logind's RemoteHost, which sshd
+	// gave PAM), HostUtmp (a utmp record), HostEnv (SSH_CONNECTION in the
+	// session leader's environment), "" when there is no address.
+	HostSource string
+	// HostVerified is true when the address cannot have been chosen by the
+	// session's user: the socket, logind, or a utmp record whose process
+	// is root's (sshd's monitor, login). A user can write a utmp record
+	// naming any host through the setgid utempter helper, and rewrite
+	// their own environment; those addresses are listed, unverified.
+	HostVerified bool
+	Login        time.Time
+	IdleSeconds  *int64
 	// PID is the PID `who -u` shows: utmp's ut_pid; for SSH that is the
 	// sshd [priv] monitor of non-root users.
 	PID         int
@@ -140,8 +159,17 @@ type Input struct {
 	Proc   *proc.Snapshot
 	Utmp   []utmp.Record
 	Logind []logind.Session
-	// Peer returns the client address of an sshd process's connection.
+	// Peer returns the client address of an sshd process's connection,
+	// from the socket it holds.
 	Peer func(pid int) (netip.AddrPort, bool)
+	// Env returns the SSH_CONNECTION client address in a session leader's
+	// environment (a fallback where sockets cannot be read: not root).
+	Env func(pid int) (netip.AddrPort, bool)
+	// Exe returns the program a process runs (/proc/PID/exe); ok is false
+	// when it cannot be read.
+	Exe func(pid int) (string, bool)
+	// Scope returns the logind session whose cgroup scope holds a process.
+	Scope func(pid int) (string, bool)
 	// TTYAtime returns the access time of a terminal ("pts/3"): the last
 	// time its user's input was read, which is what idle means (w, who -u).
 	TTYAtime func(tty string) (time.Time, bool)
@@ -152,6 +180,16 @@ type Input struct {
 
 // Join builds the session list. It never drops a utmp USER_PROCESS record:
 // a record that the process table does not back is listed with Stale set.
+//
+// Every process belongs to at most one session. A session's processes are
+// its leader's descendants — a descendant that called setsid() is still
+// the session's, not a login of its own — minus the subtrees of nested
+// logins that have a session of their own (a screen or tmux pane with its
+// utmp record), plus the processes that still carry the leader's session
+// id (nohup jobs whose parent is gone) and, where logind has scopes, the
+// user's processes in the session's scope (setsid -f jobs). The tree is
+// laid out once; every process is walked once: linear in the process
+// table, whatever its shape.
 func Join(in Input) []Session {
 	j := &joiner{in: in, sidIndex: map[int][]*proc.Process{}, out: make([]Session, 0, len(in.Utmp)+len(in.Logind)+8)}
 	if in.Proc != nil {
@@ -160,11 +198,27 @@ func Join(in Input) []Session {
 				j.sidIndex[p.SID] = append(j.sidIndex[p.SID], p)
 			}
 		}
+		j.claim = make(map[int]int32, len(in.Proc.Procs))
+		j.reserved = map[int]bool{}
 	}
-	j.fromSSHD()
-	j.fromLogin()
+	conns := j.sshConns()
+	logins := j.loginLeaders()
+	j.reserveUtmpLeaders()
+	for _, c := range conns {
+		for _, l := range c.leaders {
+			j.reserved[l.PID] = true
+		}
+	}
+	for _, l := range logins {
+		j.reserved[l.leader.PID] = true
+	}
+	for _, c := range conns {
+		j.sshSessions(c)
+	}
+	j.fromLogin(logins)
 	j.fromUtmp()
 	j.fromLogind()
+	j.fromScopes()
 	j.finish()
 	return j.out
 }
@@ -174,6 +228,23 @@ type joiner struct {
 	out      []Session
 	sidIndex map[int][]*proc.Process
 	byTTY    map[string][]int
+	// claim maps a process to the index in out of the session it belongs
+	// to; reserved marks the leaders of sessions of their own, which the
+	// walk of an enclosing session leaves to them.
+	claim    map[int]int32
+	reserved map[int]bool
+	// utmpLeader is the leader each live utmp record was validated to.
+	utmpLeader map[int]*proc.Process
+	// addrOf says how to find the client address of an SSH session,
+	// resolved at the end, only where no verified address was found.
+	addrOf map[int]sshAddr
+}
+
+// sshAddr: the sshd processes holding the socket, and the leader whose
+// environment may say SSH_CONNECTION.
+type sshAddr struct {
+	sshd   []*proc.Process
+	leader *proc.Process
 }
 
 func (j *joiner) procs() map[int]*proc.Process {
@@ -188,6 +259,80 @@ func (j *joiner) cmdline(pid int) string {
 		return ""
 	}
 	return j.in.Proc.Cmdline(pid)
+}
+
+// add makes p a member of session idx in role, unless a session holds it
+// already (a member of a role stays in every session that names it: a
+// multiplexer server serves several panes).
+func (j *joiner) add(idx int, p *proc.Process, role Role) {
+	if p == nil || p.Zombie() {
+		return
+	}
+	s := &j.out[idx]
+	if _, taken := j.claim[p.PID]; taken {
+		if role == RoleMember || role == RoleLeader || s.hasMember(p.PID) {
+			return
+		}
+	} else {
+		j.claim[p.PID] = int32(idx)
+	}
+	s.Members = append(s.Members, member(p, role))
+}
+
+// walk makes root and its descendants members of session idx, leaving out
+// what another session holds and the subtrees of other sessions' leaders.
+// It reports whether root itself was free.
+func (j *joiner) walk(idx int, root *proc.Process, role Role) bool {
+	snap := j.in.Proc
+	lo, hi, ok := snap.Subtree(root.PID)
+	if !ok {
+		return false
+	}
+	if _, taken := j.claim[root.PID]; taken {
+		return false
+	}
+	order := snap.InOrder()
+	s := &j.out[idx]
+	for k := lo; k < hi; {
+		p := order[k]
+		_, taken := j.claim[p.PID]
+		if taken || (k != lo && j.reserved[p.PID]) {
+			_, end, _ := snap.Subtree(p.PID)
+			k = end
+			continue
+		}
+		j.claim[p.PID] = int32(idx)
+		if !p.Zombie() {
+			r := RoleMember
+			if k == lo {
+				r = role
+			}
+			s.Members = append(s.Members, member(p, r))
+		}
+		k++
+	}
+	return true
+}
+
+// addLeader adds a session leader, its descendants and every process that
+// still carries its session id (nohup jobs whose parent is gone).
+func (j *joiner) addLeader(idx int, l *proc.Process) {
+	if !j.walk(idx, l, RoleLeader) {
+		return
+	}
+	for _, p := range j.sidIndex[l.SID] {
+		if _, taken := j.claim[p.PID]; !taken {
+			j.walk(idx, p, RoleMember)
+		}
+	}
+	s := &j.out[idx]
+	s.SIDs = append(s.SIDs, l.SID)
+}
+
+// owner returns the session that holds pid, or nil.
+func (j *joiner) owner(pid int) (int, bool) {
+	i, ok := j.claim[pid]
+	return int(i), ok
 }
 
 // sshdTitle is what sshd's process title says about a process.
@@ -245,16 +390,31 @@ func parseSSHDTitle(title string) (sshdTitle, bool) {
 
 // sshConn is one SSH connection: sshd's root monitor and the user's sshd
 // process (either may be missing: root logins before OpenSSH 9.8 have no
-// separate monitor, and a monitor briefly has no child).
+// separate monitor, and a monitor briefly has no child), and the logins it
+// started: one per session channel.
 type sshConn struct {
 	user           string
 	monitor, child *proc.Process
+	leaders        []*proc.Process
 }
 
-func (j *joiner) fromSSHD() {
+// isSSHDComm: the names sshd's processes have.
+func isSSHDComm(c string) bool { return c == "sshd" || c == "sshd-session" || c == "sshd-auth" }
+
+// sshConns finds the SSH connections from sshd's process titles. Anyone
+// can call a process "sshd: root@pts/0", so a title counts only from a
+// process that really is sshd:
+//   - the monitor ("USER [priv]"), and root's own sshd before OpenSSH 9.8,
+//     run as root (real and effective uid 0): no user can make one;
+//   - the user's sshd ("USER@pts/0", "USER@notty", "USER") is a child of
+//     such a monitor, runs the same program (/proc/PID/exe, where it can
+//     be read) and runs as the user its title names;
+//   - the name in the title is a user of the password database (a title
+//     naming "rооt" with Cyrillic o's, or a bare uid, is nobody's login).
+func (j *joiner) sshConns() []*sshConn {
 	procs := j.procs()
 	if procs == nil {
-		return
+		return nil
 	}
 	monitors := map[int]*sshConn{}
 	var conns []*sshConn
@@ -265,7 +425,7 @@ func (j *joiner) fromSSHD() {
 	// sshd-auth since OpenSSH 10). Such a monitor is no login.
 	preauth := map[int]bool{}
 	for _, p := range procs {
-		if p.Zombie() || (p.Comm != "sshd" && p.Comm != "sshd-session" && p.Comm != "sshd-auth") {
+		if p.Zombie() || !isSSHDComm(p.Comm) {
 			continue
 		}
 		title := j.cmdline(p.PID)
@@ -276,16 +436,13 @@ func (j *joiner) fromSSHD() {
 			}
 			continue
 		}
-		// Anyone can name a process "sshd: root@pts/0": a title counts
-		// only from a process of the right owner — the monitor is root,
-		// the user's sshd runs as the user it names.
-		if t.priv && p.UID != 0 {
+		root := p.UID == 0 && p.EUID == 0
+		if t.priv && !root {
 			continue
 		}
-		if !t.priv && p.UID != 0 && j.in.UserID != nil {
-			// A name the password database does not know (a deleted
-			// user still logged in, NSS down) cannot be checked: kept.
-			if uid, ok := j.in.UserID(t.user); ok && uid != p.UID {
+		if j.in.UserID != nil {
+			uid, ok := j.in.UserID(t.user)
+			if !ok || (!t.priv && uid != p.UID) {
 				continue
 			}
 		}
@@ -298,28 +455,63 @@ func (j *joiner) fromSSHD() {
 			children = append(children, p)
 		}
 	}
+	slices.SortFunc(children, func(a, b *proc.Process) int { return a.PID - b.PID })
 	for _, p := range children {
 		t := titles[p.PID]
-		if c := monitors[p.PPID]; c != nil && c.user == t.user && c.child == nil {
-			c.child = p
+		if c := monitors[p.PPID]; c != nil {
+			if c.user == t.user && c.child == nil && j.sameProgram(p, c.monitor) {
+				c.child = p
+			}
 			continue
 		}
-		conns = append(conns, &sshConn{user: t.user, child: p})
+		// No monitor: only root's own sshd (before OpenSSH 9.8) is a
+		// connection by itself; a user's "sshd" without one is forged.
+		if p.UID == 0 && p.EUID == 0 {
+			if parent := procs[p.PPID]; parent != nil && parent.UID == 0 {
+				conns = append(conns, &sshConn{user: t.user, child: p})
+			}
+		}
 	}
+	out := conns[:0]
 	for _, c := range conns {
 		if c.child == nil && c.monitor != nil && preauth[c.monitor.PID] {
 			continue
 		}
-		j.sshSessions(c)
+		if c.child != nil {
+			for _, d := range j.in.Proc.Children(c.child.PID) {
+				if d.SID == d.PID && !d.Zombie() {
+					c.leaders = append(c.leaders, d)
+				}
+			}
+		}
+		out = append(out, c)
 	}
+	slices.SortFunc(out, func(a, b *sshConn) int { return a.top().PID - b.top().PID })
+	return out
+}
+
+func (c *sshConn) top() *proc.Process {
+	if c.monitor != nil {
+		return c.monitor
+	}
+	return c.child
+}
+
+// sameProgram reports whether the user's sshd runs the monitor's program.
+// Where either cannot be read (not root) the parentage alone decides: no
+// user can make a child of root's monitor.
+func (j *joiner) sameProgram(child, monitor *proc.Process) bool {
+	if j.in.Exe == nil {
+		return true
+	}
+	a, ok1 := j.in.Exe(child.PID)
+	b, ok2 := j.in.Exe(monitor.PID)
+	return !ok1 || !ok2 || a == b
 }
 
 func (j *joiner) sshSessions(c *sshConn) {
 	snap := j.in.Proc
-	top := c.monitor
-	if top == nil {
-		top = c.child
-	}
+	top := c.top()
 	uid := -1
 	switch {
 	case c.child != nil && c.child.UID >= 0:
@@ -329,84 +521,45 @@ func (j *joiner) sshSessions(c *sshConn) {
 			uid = id
 		}
 	}
-	var base []Member
-	if c.monitor != nil {
-		base = append(base, member(c.monitor, RoleMonitor))
-	}
-	if c.child != nil {
-		base = append(base, member(c.child, RoleSSHD))
-	}
-	var leaders []*proc.Process
-	if c.child != nil {
-		for _, d := range snap.Descendants(c.child.PID) {
-			if d.SID == d.PID && !d.Zombie() {
-				leaders = append(leaders, d)
-			}
+	var sshd []*proc.Process
+	for _, p := range []*proc.Process{c.monitor, c.child} {
+		if p != nil {
+			sshd = append(sshd, p)
 		}
 	}
-	addr, hasAddr := netip.AddrPort{}, false
-	if j.in.Peer != nil {
-		for _, p := range []*proc.Process{c.monitor, c.child} {
-			if p != nil {
-				if addr, hasAddr = j.in.Peer(p.PID); hasAddr {
-					break
-				}
-			}
-		}
-	}
-	mk := func(leader *proc.Process) Session {
-		s := Session{
+	mk := func(leader *proc.Process) {
+		idx := len(j.out)
+		j.out = append(j.out, Session{
 			User: c.user, UID: uid, PID: top.PID, Kind: SSHNoTTY,
 			Login:   snap.StartTime(top.Start),
 			Sources: []string{SourceProc},
+		})
+		if c.monitor != nil {
+			j.add(idx, c.monitor, RoleMonitor)
 		}
-		if hasAddr {
-			s.Addr, s.Port, s.Host = addr.Addr().String(), int(addr.Port()), addr.Addr().String()
+		if c.child != nil {
+			j.add(idx, c.child, RoleSSHD)
 		}
-		s.Members = append(s.Members, base...)
 		if leader != nil {
-			s.addLeader(j, leader)
+			j.addLeader(idx, leader)
+			s := &j.out[idx]
 			if name := proc.TTYName(leader.TTY); name != "" {
 				s.TTY, s.TTYDev, s.Kind = name, leader.TTY, SSH
 			}
 			s.Command = j.foreground(leader)
 		}
-		return s
+		if j.addrOf == nil {
+			j.addrOf = map[int]sshAddr{}
+		}
+		j.addrOf[idx] = sshAddr{sshd: sshd, leader: leader}
 	}
-	if len(leaders) == 0 {
-		j.out = append(j.out, mk(nil))
+	if len(c.leaders) == 0 {
+		mk(nil)
 		return
 	}
-	slices.SortFunc(leaders, func(a, b *proc.Process) int { return a.PID - b.PID })
-	for _, l := range leaders {
-		j.out = append(j.out, mk(l))
+	for _, l := range c.leaders {
+		mk(l)
 	}
-}
-
-// addLeader adds a session leader, its descendants and every process that
-// still carries its session id (nohup jobs whose parent is gone).
-func (s *Session) addLeader(j *joiner, l *proc.Process) {
-	seen := map[int]bool{}
-	for _, m := range s.Members {
-		seen[m.PID] = true
-	}
-	add := func(p *proc.Process, role Role) {
-		if !seen[p.PID] && !p.Zombie() {
-			seen[p.PID] = true
-			s.Members = append(s.Members, member(p, role))
-		}
-	}
-	add(l, RoleLeader)
-	for _, d := range j.in.Proc.Descendants(l.PID) {
-		add(d, RoleMember)
-	}
-	for _, p := range j.sidIndex[l.SID] {
-		add(p, RoleMember)
-		for _, d := range j.in.Proc.Descendants(p.PID) {
-			add(d, RoleMember)
-		}
-	}
-	s.SIDs = append(s.SIDs, l.SID)
 }
 
 func member(p *proc.Process, role Role) Member {
@@ -437,9 +590,15 @@ func (j *joiner) foreground(l *proc.Process) string {
 	return l.Comm
 }
 
-// fromLogin finds logins made by login(1) (consoles, telnet): a root login
+// loginLeader is a login made by login(1) (consoles, telnet): a root login
 // process whose child is a session leader on a terminal.
-func (j *joiner) fromLogin() {
+type loginLeader struct {
+	login, leader *proc.Process
+	tty           string
+}
+
+func (j *joiner) loginLeaders() []loginLeader {
+	var out []loginLeader
 	for _, p := range j.procs() {
 		if p.Zombie() || p.Comm != "login" || p.UID != 0 {
 			continue
@@ -448,26 +607,37 @@ func (j *joiner) fromLogin() {
 			if c.SID != c.PID || c.TTY == 0 || c.Zombie() {
 				continue
 			}
-			name := proc.TTYName(c.TTY)
-			if name == "" || j.liveOnTTY(name) != nil {
-				continue
+			if name := proc.TTYName(c.TTY); name != "" {
+				out = append(out, loginLeader{login: p, leader: c, tty: name})
 			}
-			s := Session{
-				UID: c.UID, TTY: name, TTYDev: c.TTY, PID: p.PID, Kind: Local,
-				Login:   j.in.Proc.StartTime(p.Start),
-				Sources: []string{SourceProc},
-				Members: []Member{member(p, RoleLogin)},
-			}
-			if strings.HasPrefix(name, "tty") {
-				s.Kind = Console
-			}
-			if j.in.UserName != nil {
-				s.User = j.in.UserName(c.UID)
-			}
-			s.addLeader(j, c)
-			s.Command = j.foreground(c)
-			j.out = append(j.out, s)
 		}
+	}
+	slices.SortFunc(out, func(a, b loginLeader) int { return a.leader.PID - b.leader.PID })
+	return out
+}
+
+func (j *joiner) fromLogin(logins []loginLeader) {
+	for _, l := range logins {
+		if j.liveOnTTY(l.tty) != nil {
+			continue
+		}
+		c, p := l.leader, l.login
+		idx := len(j.out)
+		j.out = append(j.out, Session{
+			UID: c.UID, TTY: l.tty, TTYDev: c.TTY, PID: p.PID, Kind: Local,
+			Login:   j.in.Proc.StartTime(p.Start),
+			Sources: []string{SourceProc},
+		})
+		s := &j.out[idx]
+		if strings.HasPrefix(l.tty, "tty") {
+			s.Kind = Console
+		}
+		if j.in.UserName != nil {
+			s.User = j.in.UserName(c.UID)
+		}
+		j.add(idx, p, RoleLogin)
+		j.addLeader(idx, c)
+		j.out[idx].Command = j.foreground(c)
 	}
 }
 
@@ -484,6 +654,36 @@ func (j *joiner) liveOnTTY(tty string) *Session {
 // starting and it writing its utmp record.
 const startSlack = 2 * time.Second
 
+// reserveUtmpLeaders validates, before any session is built, the leader of
+// every utmp record whose process lives, so that a login nested inside
+// another (a screen pane under an SSH shell) keeps its own processes.
+func (j *joiner) reserveUtmpLeaders() {
+	procs := j.procs()
+	if procs == nil {
+		return
+	}
+	j.utmpLeader = map[int]*proc.Process{}
+	for i, r := range j.in.Utmp {
+		if r.Type != utmp.UserProcess || r.User == "" || j.in.UserID == nil {
+			continue
+		}
+		pid := int(r.PID)
+		p := procs[pid]
+		dev, ok := proc.TTYDevice(r.Line)
+		if p == nil || p.Zombie() || pid <= 1 || !ok || j.reused(pid, r) {
+			continue
+		}
+		uid, ok := j.in.UserID(r.User)
+		if !ok {
+			continue
+		}
+		if l := j.leaderOn(pid, dev, uid); l != nil {
+			j.utmpLeader[i] = l
+			j.reserved[l.PID] = true
+		}
+	}
+}
+
 func (j *joiner) fromUtmp() {
 	// Index the sessions found so far by terminal: matching each record
 	// against every session would be quadratic in a large utmp.
@@ -493,41 +693,84 @@ func (j *joiner) fromUtmp() {
 			j.byTTY[t] = append(j.byTTY[t], i)
 		}
 	}
-	for _, r := range j.in.Utmp {
+	for i, r := range j.in.Utmp {
 		if r.Type != utmp.UserProcess || r.User == "" {
 			continue
 		}
-		j.utmpRecord(r)
+		j.utmpRecord(i, r)
 	}
 }
 
-func (j *joiner) utmpRecord(r utmp.Record) {
-	pid := int(r.PID)
-	// A live session the process table found: the record names its
-	// terminal and one of its processes, or an ancestor of its leader.
-	for _, i := range j.byTTY[r.Line] {
-		s := &j.out[i]
-		if s.TTY == "" || s.TTY != r.Line || s.User != r.User || s.HasSource(SourceUtmp) {
-			continue
-		}
-		if !s.hasMember(pid) || j.reused(pid, r) {
-			continue
-		}
+// recordVerified: a record's address is the login's when root's process
+// wrote it (sshd's monitor, login(1)); utempter writes records naming the
+// user's own process, with whatever host the user chose.
+func (j *joiner) recordVerified(pid int) bool {
+	p := j.procs()[pid]
+	return p != nil && !p.Zombie() && p.UID == 0 && p.EUID == 0
+}
+
+// mergeRecord adds what record r says to live session s.
+func (j *joiner) mergeRecord(s *Session, r utmp.Record, first bool) {
+	verified := j.recordVerified(int(r.PID))
+	if !s.HasSource(SourceUtmp) {
 		s.Sources = append(s.Sources, SourceUtmp)
-		s.PID = pid
+	}
+	if first {
+		s.PID = int(r.PID)
 		if !r.Time.IsZero() {
 			s.Login = r.Time
-		}
-		if r.Host != "" {
-			s.Host = r.Host
-		}
-		if s.Addr == "" && r.Addr.IsValid() {
-			s.Addr = r.Addr.String()
 		}
 		if s.Kind == SSHNoTTY {
 			s.Kind = SSH
 		}
-		return
+	}
+	// A verified record (sshd's own, which may carry the client's DNS
+	// name) is shown as the host; an unverified one never replaces an
+	// address, and fills one only where there is none.
+	switch {
+	case verified && r.Host != "" && (!s.HostVerified || s.HostSource != HostUtmp):
+		s.Host = r.Host
+		if r.Addr.IsValid() && (s.Addr == "" || !s.HostVerified) {
+			s.Addr = r.Addr.String()
+		}
+		if !s.HostVerified || s.HostSource == "" {
+			s.HostSource = HostUtmp
+		}
+		s.HostVerified = true
+	case s.HostSource == "" && (r.Host != "" || r.Addr.IsValid()):
+		s.Host, s.HostSource, s.HostVerified = r.Host, HostUtmp, false
+		if r.Addr.IsValid() {
+			s.Addr = r.Addr.String()
+		}
+	}
+}
+
+func (j *joiner) utmpRecord(i int, r utmp.Record) {
+	pid := int(r.PID)
+	// A live session the process table found: the record names its
+	// terminal and one of its processes, or an ancestor of its leader.
+	if idx, ok := j.owner(pid); ok {
+		s := &j.out[idx]
+		if s.TTY != "" && s.TTY == r.Line && s.User == r.User && !s.HasSource(SourceUtmp) && !j.reused(pid, r) {
+			j.mergeRecord(s, r, true)
+			return
+		}
+	}
+	for _, k := range j.byTTY[r.Line] {
+		s := &j.out[k]
+		if s.TTY == r.Line && s.User == r.User && !s.HasSource(SourceUtmp) && s.PID == pid && !j.reused(pid, r) {
+			j.mergeRecord(s, r, true)
+			return
+		}
+	}
+	// One session per terminal: a record whose leader a live session
+	// already holds (a second record for the same pty, written through
+	// utempter) adds to that session and makes no second one.
+	if l := j.utmpLeader[i]; l != nil {
+		if idx, ok := j.owner(l.PID); ok && !j.out[idx].Stale && j.out[idx].TTY == r.Line {
+			j.mergeRecord(&j.out[idx], r, false)
+			return
+		}
 	}
 	s := Session{
 		User: r.User, UID: -1, TTY: r.Line, Host: r.Host, PID: pid, Login: r.Time,
@@ -536,7 +779,10 @@ func (j *joiner) utmpRecord(r utmp.Record) {
 	if r.Addr.IsValid() {
 		s.Addr = r.Addr.String()
 	}
-	dev, okLine := proc.TTYDevice(r.Line)
+	if s.Host != "" || s.Addr != "" {
+		s.HostSource = HostUtmp
+	}
+	_, okLine := proc.TTYDevice(r.Line)
 	procs := j.procs()
 	p := procs[pid]
 	// The user is looked up only for records whose process lives: a host
@@ -547,6 +793,7 @@ func (j *joiner) utmpRecord(r utmp.Record) {
 			s.UID = id
 		}
 	}
+	leader := j.utmpLeader[i]
 	switch {
 	case !okLine:
 		s.stale("the record's terminal name is not a terminal sshkick accepts")
@@ -560,28 +807,33 @@ func (j *joiner) utmpRecord(r utmp.Record) {
 		s.stale("no user " + r.User + " in the password database")
 	case j.reused(pid, r):
 		s.stale("process " + strconv.Itoa(pid) + " started after the login record: the PID was reused")
+	case leader == nil:
+		s.stale("process " + strconv.Itoa(pid) + " is not a session of " + r.User + " on " + r.Line)
 	default:
-		leader := j.leaderOn(pid, dev, s.UID)
-		if leader == nil {
+		if _, taken := j.owner(leader.PID); taken {
+			// Held by a session on another terminal: not this login.
 			s.stale("process " + strconv.Itoa(pid) + " is not a session of " + r.User + " on " + r.Line)
 			break
 		}
-		s.TTYDev = dev
+		s.TTYDev = leader.TTY
 		s.Kind = kindOf(r, p.Comm)
 		s.Sources = append(s.Sources, SourceProc)
+		s.HostVerified = s.HostSource != "" && j.recordVerified(pid)
+		idx := len(j.out)
+		j.out = append(j.out, s)
 		if leader.PID != pid {
 			role := RoleLogin
 			if s.Kind == Pane || s.Kind == Mosh || p.UID != 0 {
 				role = RoleServer
 			}
-			s.Members = append(s.Members, member(p, role))
+			j.add(idx, p, role)
 		}
-		s.addLeader(j, leader)
-		s.Command = j.foreground(leader)
+		j.addLeader(idx, leader)
+		j.out[idx].Command = j.foreground(leader)
+		j.byTTY[r.Line] = append(j.byTTY[r.Line], idx)
+		return
 	}
-	if s.Stale {
-		s.TTY = r.Line
-	}
+	s.TTY = r.Line
 	j.out = append(j.out, s)
 }
 
@@ -672,14 +924,20 @@ func (j *joiner) fromLogind() {
 		if s := j.matchLogind(l); s != nil {
 			s.Sources = append(s.Sources, SourceLogind)
 			s.LogindID = l.ID
-			if s.Host == "" && l.RemoteHost != "" {
-				s.Host = l.RemoteHost
+			if l.RemoteHost != "" && !s.HostVerified {
+				s.Host, s.HostSource, s.HostVerified = l.RemoteHost, HostLogind, true
+				if a, err := netip.ParseAddr(l.RemoteHost); err == nil {
+					s.Addr = a.Unmap().String()
+				}
 			}
 			continue
 		}
 		s := Session{
 			User: l.User, UID: int(l.UID), TTY: l.TTY, Host: l.RemoteHost, PID: int(l.Leader),
 			Login: l.Timestamp, Kind: Local, Sources: []string{SourceLogind}, LogindID: l.ID,
+		}
+		if l.RemoteHost != "" {
+			s.HostSource, s.HostVerified = HostLogind, true
 		}
 		if dev, ok := proc.TTYDevice(l.TTY); ok {
 			s.TTYDev = dev
@@ -695,9 +953,11 @@ func (j *joiner) fromLogind() {
 		case strings.HasPrefix(s.TTY, "tty"):
 			s.Kind = Console
 		}
+		idx := len(j.out)
+		j.out = append(j.out, s)
 		if p := j.procs()[int(l.Leader)]; p != nil && !p.Zombie() && l.Leader > 1 {
-			s.Sources = append(s.Sources, SourceProc)
-			s.Members = append(s.Members, member(p, RoleLogin))
+			j.out[idx].Sources = append(j.out[idx].Sources, SourceProc)
+			j.add(idx, p, RoleLogin)
 			// The leader's children and grandchildren only, as for utmp
 			// records (leaderOn): never every session under a daemon.
 			var near []*proc.Process
@@ -706,26 +966,32 @@ func (j *joiner) fromLogind() {
 				near = append(near, j.in.Proc.Children(c.PID)...)
 			}
 			for _, d := range near {
-				if d.SID == d.PID && !d.Zombie() && !s.hasMember(d.PID) {
-					s.addLeader(j, d)
-					if s.Command == "" {
-						s.Command = j.foreground(d)
+				if d.SID == d.PID && !d.Zombie() {
+					if _, taken := j.owner(d.PID); taken {
+						continue
+					}
+					j.addLeader(idx, d)
+					if j.out[idx].Command == "" {
+						j.out[idx].Command = j.foreground(d)
 					}
 				}
 			}
 		}
-		j.out = append(j.out, s)
 	}
 }
 
 func (j *joiner) matchLogind(l logind.Session) *Session {
-	for i := range j.out {
-		s := &j.out[i]
-		if s.Stale || s.HasSource(SourceLogind) {
-			continue
+	if l.Leader > 1 {
+		if idx, ok := j.owner(int(l.Leader)); ok {
+			if s := &j.out[idx]; !s.Stale && !s.HasSource(SourceLogind) {
+				return s
+			}
 		}
-		if l.Leader > 1 && (s.PID == int(l.Leader) || s.hasMember(int(l.Leader))) {
-			return s
+		for i := range j.out {
+			s := &j.out[i]
+			if !s.Stale && !s.HasSource(SourceLogind) && s.PID == int(l.Leader) {
+				return s
+			}
 		}
 	}
 	if l.TTY == "" {
@@ -740,10 +1006,93 @@ func (j *joiner) matchLogind(l logind.Session) *Session {
 	return nil
 }
 
+// fromScopes adds to each logind session the processes of its user that
+// sit in its cgroup scope and no session holds yet: jobs that left the
+// process tree (setsid -f, double-forked daemons). Only processes of users
+// who have a logind session are looked at, root's never, and each process
+// at most once: the cgroup file is read for no one else.
+func (j *joiner) fromScopes() {
+	if j.in.Scope == nil || j.in.Proc == nil {
+		return
+	}
+	byID := map[string]int{}
+	uids := map[int]bool{}
+	for i := range j.out {
+		s := &j.out[i]
+		if s.LogindID != "" && !s.Stale && s.UID > 0 {
+			byID[s.LogindID] = i
+			uids[s.UID] = true
+		}
+	}
+	if len(byID) == 0 {
+		return
+	}
+	snap := j.in.Proc
+	order := snap.InOrder()
+	for k := 0; k < len(order); {
+		p := order[k]
+		if _, taken := j.claim[p.PID]; taken {
+			_, end, _ := snap.Subtree(p.PID)
+			k = end
+			continue
+		}
+		k++
+		if p.Zombie() || p.KernelThread() || p.UID <= 0 || p.UID != p.EUID || !uids[p.UID] {
+			continue
+		}
+		id, ok := j.in.Scope(p.PID)
+		if !ok {
+			continue
+		}
+		idx, ok := byID[id]
+		if !ok || j.out[idx].UID != p.UID {
+			continue
+		}
+		j.walk(idx, p, RoleMember)
+		_, end, _ := snap.Subtree(p.PID)
+		k = end
+	}
+}
+
 // sourceOrder is the order of Session.Sources.
 var sourceOrder = map[string]int{SourceLogind: 0, SourceUtmp: 1, SourceProc: 2}
 
+// resolveAddrs finds the client address of the SSH sessions: the socket
+// sshd holds (which also gives the port), else SSH_CONNECTION in the
+// leader's environment (the user's word: unverified, and only where
+// nothing else said). A verified host name from utmp or logind stays the
+// Host shown.
+func (j *joiner) resolveAddrs() {
+	for idx, a := range j.addrOf {
+		s := &j.out[idx]
+		if j.in.Peer != nil {
+			found := false
+			for _, p := range a.sshd {
+				if ap, ok := j.in.Peer(p.PID); ok {
+					addr := ap.Addr().String()
+					if !s.HostVerified || s.Host == "" {
+						s.Host = addr
+					}
+					s.Addr, s.Port, s.HostSource, s.HostVerified = addr, int(ap.Port()), HostSocket, true
+					found = true
+					break
+				}
+			}
+			if found {
+				continue
+			}
+		}
+		if s.HostSource == "" && a.leader != nil && j.in.Env != nil {
+			if ap, ok := j.in.Env(a.leader.PID); ok {
+				addr := ap.Addr().String()
+				s.Host, s.Addr, s.Port, s.HostSource = addr, addr, int(ap.Port()), HostEnv
+			}
+		}
+	}
+}
+
 func (j *joiner) finish() {
+	j.resolveAddrs()
 	ttyCount := map[string]int{}
 	for i := range j.out {
 		if !j.out[i].Stale && j.out[i].TTY != "" {

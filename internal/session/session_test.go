@@ -129,21 +129,25 @@ func (f fixture) input(t *testing.T) Input {
 			a, ok := f.atimes[tty]
 			return a, ok
 		},
-		UserName: func(uid int) string {
-			if n, ok := f.users[uid]; ok {
-				return n
-			}
-			return strconv.Itoa(uid)
-		},
-		UserID: func(name string) (int, bool) {
-			for id, n := range f.users {
-				if n == name {
-					return id, true
-				}
-			}
-			return -1, false
-		},
+		UserName: f.userName,
+		UserID:   f.userID,
 	}
+}
+
+func (f fixture) userName(uid int) string {
+	if n, ok := f.users[uid]; ok {
+		return n
+	}
+	return strconv.Itoa(uid)
+}
+
+func (f fixture) userID(name string) (int, bool) {
+	for id, n := range f.users {
+		if n == name {
+			return id, true
+		}
+	}
+	return -1, false
 }
 
 func (f fixture) join(t *testing.T) []Session {
