@@ -22,6 +22,7 @@ type selectFlags struct {
 	users    []string
 	idle     string
 	from     []string
+	fromAny  bool
 	kinds    []string
 }
 
@@ -30,6 +31,7 @@ func (f *selectFlags) register(fs *pflag.FlagSet) {
 	fs.StringSliceVarP(&f.users, "user", "u", nil, "only sessions of user `NAME` (or uid; repeat or comma-separate)")
 	fs.StringVar(&f.idle, "idle", "", "only sessions idle longer than `DURATION` (e.g. 90m, 2h, 1d)")
 	fs.StringSliceVar(&f.from, "from", nil, "only sessions from `ADDR` or network (e.g. 10.0.0.0/8)")
+	fs.BoolVar(&f.fromAny, "from-any", false, "let --from match addresses the user could have chosen (utmp records written through utempter, SSH_CONNECTION)")
 	fs.StringSliceVar(&f.kinds, "kind", nil, "only sessions of `KIND`: "+strings.Join(engine.Kinds(), ", "))
 	// Fixture trees for whole-binary tests (and curious admins).
 	fs.StringVar(&f.procRoot, "proc-root", "/proc", "read processes from `DIR`")
@@ -67,6 +69,7 @@ func (f *selectFlags) filter() (session.Filter, error) {
 		}
 		flt.From = append(flt.From, p)
 	}
+	flt.FromUnverified = f.fromAny
 	for _, k := range f.kinds {
 		kind, err := session.ParseKind(strings.TrimSpace(k))
 		if err != nil {

@@ -96,7 +96,13 @@ func writeTable(ios *IO, sessions []engine.Session, now time.Time, noHead bool) 
 		} else if what == "" {
 			what = "-"
 		}
-		t.add(s.ID, orDash(s.User), orDash(s.TTY), orDash(s.Host), loginString(s.LoginTime, now), idleString(s),
+		from := orDash(s.Host)
+		if s.Host != "" && !s.Verified {
+			// The user could have chosen this address (utempter, their
+			// own environment): marked, and --from ignores it.
+			from += "?"
+		}
+		t.add(s.ID, orDash(s.User), orDash(s.TTY), from, loginString(s.LoginTime, now), idleString(s),
 			strconv.Itoa(s.PID), s.Kind, what)
 	}
 	return t.write(ios.Out)

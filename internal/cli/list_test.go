@@ -24,13 +24,13 @@ func secs(n int64) *int64 { return &n }
 func cannedSessions() []session.Session {
 	return []session.Session{
 		{
-			ID: "pts/0", User: "alice", UID: 1000, TTY: "pts/0", Host: "192.0.2.10", Addr: "192.0.2.10", Port: 50022,
+			ID: "pts/0", User: "alice", UID: 1000, TTY: "pts/0", Host: "192.0.2.10", Addr: "192.0.2.10", Port: 50022, HostSource: "socket", HostVerified: true,
 			Login: time.Date(2025, 6, 15, 9, 5, 0, 0, time.Local), IdleSeconds: secs(42), Idle: 42 * time.Second,
 			PID: 1234, Kind: session.SSH, Sources: []string{"logind", "utmp", "proc"}, Command: "vim notes.txt",
 			Processes: 3, PIDs: []int{1234, 1240, 1241}, LogindID: "c7",
 		},
 		{
-			ID: "ssh:2345", User: "bob", UID: 1001, Host: "2001:db8::7", Addr: "2001:db8::7", Port: 40000,
+			ID: "ssh:2345", User: "bob", UID: 1001, Host: "2001:db8::7", Addr: "2001:db8::7", Port: 40000, HostSource: "socket", HostVerified: true,
 			Login: time.Date(2025, 6, 14, 8, 0, 0, 0, time.Local),
 			PID:   2345, Kind: session.SSHNoTTY, Sources: []string{"proc"}, Command: "/usr/lib/openssh/sftp-server",
 			Processes: 2, PIDs: []int{2345, 2346},
@@ -83,11 +83,11 @@ func TestListTable(t *testing.T) {
 		t.Errorf("stderr %q", stderr)
 	}
 	want := "" +
-		"ID               USER   TTY    FROM             LOGIN       IDLE   PID   KIND       WHAT\n" +
-		"pts/0            alice  pts/0  192.0.2.10       09:05       42s    1234  ssh        vim notes.txt\n" +
-		"ssh:2345         bob    -      2001:db8::7      Jun14       -      2345  ssh-notty  /usr/lib/openssh/sftp-server\n" +
-		"stale:pts/7:700  carol  pts/7  old.example.org  2024-01-02  -      700   local      (stale: process 700 is gone)\n" +
-		"tty1             root   tty1   -                -           3d04h  900   console    -bash\n"
+		"ID               USER   TTY    FROM              LOGIN       IDLE   PID   KIND       WHAT\n" +
+		"pts/0            alice  pts/0  192.0.2.10        09:05       42s    1234  ssh        vim notes.txt\n" +
+		"ssh:2345         bob    -      2001:db8::7       Jun14       -      2345  ssh-notty  /usr/lib/openssh/sftp-server\n" +
+		"stale:pts/7:700  carol  pts/7  old.example.org?  2024-01-02  -      700   local      (stale: process 700 is gone)\n" +
+		"tty1             root   tty1   -                 -           3d04h  900   console    -bash\n"
 	if stdout != want {
 		t.Errorf("table:\n%s\nwant:\n%s", stdout, want)
 	}
@@ -198,7 +198,7 @@ func TestListJSON(t *testing.T) {
 	}
 	// Every key is always there.
 	base := []string{"id", "user", "uid", "tty", "host", "addr", "port", "login", "idle_seconds", "pid",
-		"kind", "stale", "stale_reason", "sources", "command", "processes", "pids", "logind_id"}
+		"kind", "stale", "stale_reason", "sources", "command", "processes", "pids", "logind_id", "host_source", "host_verified"}
 	wantKeys := [][]string{base, base, base, base}
 	for i, s := range raw {
 		var keys []string

@@ -287,7 +287,7 @@ func TestOwnSessionThroughTmux(t *testing.T) {
 	h.Users["skt-exp1"] = 1001
 	h.Users["alice"] = 1001
 	e, err := engine.New(engine.Config{
-		Discoverer: engine.NewSystemDiscoverer(engine.SystemOptions{ProcRoot: "../session/testdata/tmux/proc", UtmpPath: "/nonexistent", DevRoot: "/nonexistent", NoLogind: true}),
+		Discoverer: engine.NewSystemDiscoverer(engine.SystemOptions{ProcRoot: "../session/testdata/tmux/proc", UtmpPath: "/nonexistent", DevRoot: "/nonexistent", NoLogind: true}, h.Env),
 		Signaller:  h.Signaller, Messenger: h.Messenger, Clock: h.Clock, Env: func() engine.Env { env := h.Env; env.PID = 6710; return env }(),
 		OpenAuditor: func(string) (engine.Auditor, string, error) { return h.Auditor, "memory", nil },
 	})
@@ -360,8 +360,9 @@ func TestReportsSanitizedOnce(t *testing.T) {
 // engine; 1,000 calls leave no fd behind.
 func TestDaemonLoopNoLeak(t *testing.T) {
 	h := enginetest.NewHost()
+	h.Users["skt-exp1"] = 1001
 	e, err := engine.New(engine.Config{
-		Discoverer: engine.NewSystemDiscoverer(engine.SystemOptions{ProcRoot: "../session/testdata/ssh92/proc", UtmpPath: "/nonexistent", DevRoot: "/nonexistent", NoLogind: true}),
+		Discoverer: engine.NewSystemDiscoverer(engine.SystemOptions{ProcRoot: "../session/testdata/ssh92/proc", UtmpPath: "/nonexistent", DevRoot: "/nonexistent", NoLogind: true}, h.Env),
 		Signaller:  h.Signaller, Messenger: h.Messenger, Clock: h.Clock, Env: h.Env,
 		OpenAuditor: func(string) (engine.Auditor, string, error) { return h.Auditor, "memory", nil },
 	})

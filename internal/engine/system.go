@@ -33,12 +33,13 @@ func NewSystem(o SystemOptions) (*Engine, error) {
 	if o.DevRoot == "" {
 		o.DevRoot = "/dev"
 	}
+	env := SystemEnv()
 	return New(Config{
-		Discoverer: newSystemDiscoverer(o),
+		Discoverer: newSystemDiscoverer(o, env),
 		Signaller:  pidfdSignaller{procRoot: o.ProcRoot},
 		Messenger:  termMessenger{devRoot: o.DevRoot},
 		Clock:      SystemClock{},
-		Env:        SystemEnv(),
+		Env:        env,
 		OpenAuditor: func(path string) (Auditor, string, error) {
 			l, err := audit.Open(path)
 			if err != nil {
@@ -124,26 +125,39 @@ func (c *userCache) lookupUID(uid int) (string, int, bool) {
 // connection of the last snapshot for kicks.
 type systemDiscoverer struct {
 	o      SystemOptions
+	env    Env
 	mu     sync.Mutex
 	logind *logind.Client
 }
 
-func newSystemDiscoverer(o SystemOptions) *systemDiscoverer { return &systemDiscoverer{o: o} }
+func newSystemDiscoverer(o SystemOptions, env Env) *systemDiscoverer {
+	return &systemDiscoverer{o: o, env: env}
+}
 
 // NewSystemDiscoverer is discovery of the running system (or of fixture
-// trees under o's roots).
-func NewSystemDiscoverer(o SystemOptions) Discoverer {
+// trees under o's roots), looking users up through env.
+func NewSystemDiscoverer(o SystemOptions, env Env) Discoverer {
 	if o.ProcRoot == "" {
 		o.ProcRoot = "/proc"
 	}
 	if o.DevRoot == "" {
 		o.DevRoot = "/dev"
 	}
-	return newSystemDiscoverer(o)
+	return newSystemDiscoverer(o, env)
 }
 
 func (d *systemDiscoverer) Discover(ctx context.Context) (*session.Result, error) {
-	res, err := session.Discover(ctx, session.Options{UtmpPath: d.o.UtmpPath, ProcRoot: d.o.ProcRoot, DevRoot: d.o.DevRoot, NoLogind: d.o.NoLogind})
+	so := session.Options{UtmpPath: d.o.UtmpPath, ProcRoot: d.o.ProcRoot, DevRoot: d.o.DevRoot, NoLogind: d.o.NoLogind}
+	if d.env.LookupUser != nil && d.env.LookupUID != nil {
+		so.UserID = func(name string) (int, bool) { uid, _, ok := d.env.LookupUser(name); return uid, ok }
+		so.UserName = func(uid int) string {
+			if n, _, ok := d.env.LookupUID(uid); ok {
+				return n
+			}
+			return strconv.Itoa(uid)
+		}
+	}
+	res, err := session.Discover(ctx, so)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,8 @@ type Session struct {
 	Host        string   `json:"host"`
 	Addr        string   `json:"addr"`
 	Port        int      `json:"port"`
+	HostSource  string   `json:"host_source"`
+	Verified    bool     `json:"host_verified"`
 	Login       *string  `json:"login"`
 	IdleSeconds *int64   `json:"idle_seconds"`
 	PID         int      `json:"pid"`
@@ -45,7 +47,7 @@ type Session struct {
 func viewSession(s *session.Session) Session {
 	v := Session{
 		ID: clean(s.ID), User: clean(s.User), UID: s.UID, TTY: clean(s.TTY), Host: clean(s.Host), Addr: clean(s.Addr),
-		Port: s.Port, IdleSeconds: s.IdleSeconds, PID: s.PID, Kind: clean(string(s.Kind)), Stale: s.Stale,
+		Port: s.Port, HostSource: s.HostSource, Verified: s.HostVerified, IdleSeconds: s.IdleSeconds, PID: s.PID, Kind: clean(string(s.Kind)), Stale: s.Stale,
 		StaleReason: clean(s.StaleReason), Sources: s.Sources, Command: clean(s.Command),
 		Processes: s.Processes, PIDs: s.PIDs, LogindID: clean(s.LogindID), LoginTime: s.Login,
 	}
