@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -168,5 +169,48 @@ func TestSweepSparesReusedSessionID(t *testing.T) {
 	}
 	if oc.Result != Ended {
 		t.Errorf("Result = %q (%s), want ended: the session's own processes are gone", oc.Result, oc.Reason)
+	}
+}
+
+// TestLeftoverRule: which processes a sweep scan found may be signalled as
+// the session's, on a fixture process table.
+func TestLeftoverRule(t *testing.T) {
+	const uid, began = 1001, 5000
+	procs := map[int]*proc.Process{
+		100: {PID: 100, PPID: 1, SID: 100, Start: 1000, UID: uid, EUID: uid, Comm: "bash"},   // leader, seen
+		101: {PID: 101, PPID: 100, SID: 100, Start: 4000, UID: uid, EUID: uid, Comm: "make"}, // started since discovery
+		102: {PID: 102, PPID: 101, SID: 102, Start: 4100, UID: uid, EUID: uid, Comm: "cc"},   // called setsid()
+		103: {PID: 103, PPID: 101, SID: 100, Start: 4200, UID: uid, EUID: 0, Comm: "sudo"},   // setuid root
+		104: {PID: 104, PPID: 100, SID: 100, Start: 6000, UID: uid, EUID: uid, Comm: "late"}, // after the kick began
+		200: {PID: 200, PPID: 1, SID: 200, Start: 7000, UID: 0, EUID: 0, Comm: "root"},       // took a dead leader's PID
+		201: {PID: 201, PPID: 1, SID: 200, Start: 3000, UID: uid, EUID: uid, Comm: "orphan"}, // the sid, parent gone, unseen
+		300: {PID: 300, PPID: 100, SID: 100, Start: 900, UID: uid, EUID: uid, Comm: "old"},   // parent started later: reused
+		301: {PID: 301, PPID: 100, SID: 100, Start: 1500, UID: uid, EUID: uid, Comm: "sshd"}, // never swept
+	}
+	snap := &proc.Snapshot{Procs: procs}
+	s := &session.Session{UID: uid, SIDs: []int{100, 200}}
+	r := &runner{oc: &Outcome{Session: s}, began: began, known: map[proc.Ident]bool{procs[100].Ident(): true}}
+	owners := ownersOf(snap, map[proc.Ident][]*runner{procs[100].Ident(): {r}})
+	want := map[int]string{
+		100: "",
+		101: "",
+		102: "",
+		103: "runs as uid 1001/0",
+		104: "started after the kick began",
+		200: "descends from no process",
+		201: "descends from no process",
+		300: "descends from no process",
+		301: "never swept",
+	}
+	for pid, w := range want {
+		got := r.leftover(procs[pid], slices.Contains(owners[pid], r))
+		if (w == "") != (got == "") || !strings.Contains(got, w) {
+			t.Errorf("pid %d (%s): leftover = %q, want %q", pid, procs[pid].Comm, got, w)
+		}
+	}
+	// A root session's unlisted processes are never signalled.
+	s.UID = 0
+	if got := r.leftover(procs[101], true); !strings.Contains(got, "uid 0") {
+		t.Errorf("root session, unlisted descendant: %q", got)
 	}
 }
