@@ -186,15 +186,12 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 	}
 	r.oc.Refused = append(r.oc.Refused, plan.Refused...)
 	first := r.open(plan.First)
+	logout := r.open(plan.Logout)
 	last := r.open(plan.Last)
 	for _, h := range r.all {
 		r.handles[h.Member.Ident] = h
 	}
-	isLast := make(map[*Handle]bool, len(last))
-	for _, h := range last {
-		isLast[h] = true
-	}
-	if len(first)+len(last) == 0 {
+	if len(first)+len(logout)+len(last) == 0 {
 		if len(r.oc.Gone) > 0 && len(r.oc.Refused) == 0 {
 			r.oc.Result = Ended
 			r.oc.Reason = "the session had already ended"
@@ -207,9 +204,15 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 		for _, h := range first {
 			r.record(h, o.Signal, "would send")
 		}
+		for _, h := range logout {
+			r.record(h, unix.SIGTERM, "would send after the session's processes (it logs the user out)")
+		}
 		if !o.NoEscalate {
 			for _, h := range first {
 				r.record(h, unix.SIGKILL, "would send if still running after "+o.Wait.String())
+			}
+			for _, h := range logout {
+				r.record(h, unix.SIGKILL, "would send if still running after SIGTERM")
 			}
 			for _, h := range last {
 				r.record(h, unix.SIGKILL, "would send if still running after the session")
@@ -234,32 +237,25 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 			}
 		}
 	}
-	everyone := append(slices.Clone(first), last...)
-	left := r.wait(everyone, o.Wait)
-	if !o.NoEscalate {
-		var firstLeft, lastLeft []*Handle
-		for _, h := range left {
-			if isLast[h] {
-				lastLeft = append(lastLeft, h)
-			} else {
-				firstLeft = append(firstLeft, h)
-			}
+	// The wait is for the session's own processes: the login processes
+	// (monitor, login(1)) end after them, by themselves.
+	left := r.wait(first, o.Wait)
+	if len(left) > 0 && !o.NoEscalate {
+		r.signal(left, unix.SIGKILL)
+		r.wait(left, 2*time.Second)
+	}
+	if len(logout) > 0 {
+		r.signal(logout, unix.SIGTERM)
+		if left := r.wait(logout, 2*time.Second); len(left) > 0 && !o.NoEscalate {
+			r.signal(left, unix.SIGKILL)
+			r.wait(left, 2*time.Second)
 		}
-		if len(firstLeft) > 0 {
-			r.signal(firstLeft, unix.SIGKILL)
-			left = r.wait(everyone, 2*time.Second)
-			lastLeft = lastLeft[:0]
-			for _, h := range left {
-				if isLast[h] {
-					lastLeft = append(lastLeft, h)
-				}
-			}
-		}
-		if len(lastLeft) > 0 {
-			// Give the monitor a moment to log the user out on its own.
-			lastLeft = r.wait(lastLeft, time.Second)
-			r.signal(lastLeft, unix.SIGKILL)
-			r.wait(lastLeft, 2*time.Second)
+	}
+	if len(last) > 0 {
+		// Give the monitor a moment to log the user out on its own.
+		if left := r.wait(last, time.Second); len(left) > 0 && !o.NoEscalate {
+			r.signal(left, unix.SIGKILL)
+			r.wait(left, 2*time.Second)
 		}
 	}
 	return r
