@@ -280,13 +280,9 @@ func TestKickStubbornSessionAndSweep(t *testing.T) {
 	if leader == 0 {
 		t.Fatalf("no leader among %v", sess.PIDs)
 	}
-	start := time.Now()
 	rep, r := kickJSON(t, s, audit, sess.TTY, "--wait", "1s")
 	if r.code != 0 || rep.Sessions[0].Result != "ended" {
 		t.Fatalf("kick: exit %d %+v\n%s", r.code, rep, r.stderr)
-	}
-	if took := time.Since(start); took > 20*time.Second {
-		t.Errorf("kick took %v", took)
 	}
 	var hups, kills int
 	for _, sg := range rep.Sessions[0].Signals {
@@ -332,11 +328,13 @@ func TestKickRefusals(t *testing.T) {
 	forged := filepath.Join(t.TempDir(), "utmp")
 	data = append(data, utmp.Encode(utmp.Record{Type: utmp.UserProcess, PID: int32(victim.Process.Pid), Line: "pts/99",
 		ID: "fk", User: alice.Name, Host: "forged", Time: time.Now()}, utmp.Native)...)
-	os.WriteFile(forged, data, 0o644)
+	if err := os.WriteFile(forged, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, target := range []string{strconv.Itoa(victim.Process.Pid), "pts/99"} {
 		r := run(t, "kick", "--json", "--utmp", forged, "--audit-log", audit, target)
 		var rep kickReport
-		json.Unmarshal([]byte(r.stdout), &rep)
+		mustJSON(t, r.stdout, &rep)
 		if r.code == 0 || len(rep.Sessions) != 0 {
 			t.Errorf("kick %s (forged record): exit %d %+v", target, r.code, rep)
 		}
@@ -351,7 +349,7 @@ func TestKickRefusals(t *testing.T) {
 	for _, pid := range []string{"1", "0", "-1", "-4000000"} {
 		r := run(t, "kick", "--json", "--utmp", s.Utmp, "--audit-log", audit, "--", pid)
 		var rep kickReport
-		json.Unmarshal([]byte(r.stdout), &rep)
+		mustJSON(t, r.stdout, &rep)
 		if r.code != 1 || len(rep.Refused) != 1 || len(rep.Sessions) != 0 {
 			t.Errorf("kick %s: exit %d %+v %s", pid, r.code, rep, r.stderr)
 		}
@@ -369,8 +367,7 @@ func TestKickRefusals(t *testing.T) {
 	if !strings.Contains(rt.stdout, "would end "+sess.TTY) || !strings.Contains(rt.stdout, "SIGHUP") {
 		t.Errorf("dry run table: %s", rt.stdout)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if a.Ended(0) {
+	if !answers(t, a, "after-dry-run") {
 		t.Fatalf("--dry-run ended the session")
 	}
 	for _, pid := range sess.PIDs {
@@ -387,7 +384,7 @@ func TestKickRefusals(t *testing.T) {
 	if nr.code != 1 || !strings.Contains(nr.stderr, "sshkick: kicking needs root: run it with sudo") {
 		t.Errorf("kick as a normal user: exit %d %q", nr.code, nr.stderr)
 	}
-	if a.Ended(300 * time.Millisecond) {
+	if !answers(t, a, "after-normal-user") {
 		t.Fatalf("a normal user's kick ended the session")
 	}
 
@@ -488,7 +485,11 @@ func TestKickAllProcessesForkStorm(t *testing.T) {
 	if r.code != 0 || len(rep.Users) != 1 || rep.Users[0].Result != "ended" {
 		t.Fatalf("kick --all-processes: exit %d %+v\n%s", r.code, rep.Users, r.stderr)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Exits the kick reported may still be in progress: wait for them,
+	// with a deadline that only a survivor reaches.
+	for deadline := time.Now().Add(30 * time.Second); len(alice.Pids()) > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if pids := alice.Pids(); len(pids) != 0 {
 		t.Fatalf("%d processes of alice survived --all-processes: %v", len(pids), pids)
 	}
@@ -513,7 +514,7 @@ func TestKickAllProcessesForkStorm(t *testing.T) {
 func TestKickConfirmAndNoUtmp(t *testing.T) {
 	s := sshdtest.Start(t)
 	alice := s.AddUser(t)
-	a1 := s.Login(t, alice, true, "sleep 641")
+	a1 := s.Login(t, alice, true, "")
 	a2 := s.Login(t, alice, false, "sleep 642")
 	waitSessions(t, 2, alice.Name, "--utmp", s.Utmp)
 	missing := filepath.Join(t.TempDir(), "no-utmp")
@@ -543,7 +544,7 @@ func TestKickConfirmAndNoUtmp(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "about to end 2 session(s)") || !strings.Contains(out, "cancelled: nothing was done") {
 		t.Fatalf("answering n: exit %d %q", code, out)
 	}
-	if a1.Ended(300*time.Millisecond) || a2.Ended(0) {
+	if !answers(t, a1, "after-n") || a2.Ended(0) {
 		t.Fatalf("answering n ended a session")
 	}
 	out, code = answer("y")

@@ -160,18 +160,13 @@ func TestMsgDeliveryAndSafety(t *testing.T) {
 	// everyone else, and the stopped one times out instead of hanging.
 	a1.Stdin.Write([]byte{0x13})
 	time.Sleep(500 * time.Millisecond)
-	start := time.Now()
 	res, r = msgJSON(t, "", append(common, "--all", "--force", "--timeout", "1s", "-m", "to everyone")...)
-	took := time.Since(start)
 	status := map[string]string{}
 	for _, x := range res {
 		status[x.TTY] = x.Status
 	}
 	if status[t1] != "timed-out" || r.code != 1 {
 		t.Errorf("stopped terminal: exit %d %+v", r.code, res)
-	}
-	if took > 15*time.Second {
-		t.Errorf("msg --all with a stopped terminal took %v", took)
 	}
 	for _, c := range []*sshdtest.Session{a2, b1} {
 		if !c.WaitFor("to everyone", 5*time.Second) {

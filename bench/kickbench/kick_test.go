@@ -1,16 +1,24 @@
-// Package kickbench times `sshkick kick USER` against `pkill -HUP -u USER`
-// on N real SSH sessions of one user, in one run. It is a benchmark, not a
-// test: bench/kick-vs-pkill.sh runs it with SSHKICK_BENCH=1 (without it,
-// it does nothing).
+// Package kickbench measures sshkick's kick against the classic tools on
+// real SSH sessions of a private sshd, side by side in one run:
+//
+//   - BenchmarkKickVsPkill: `sshkick kick USER` on N sessions of one user
+//     against `pkill -HUP -u USER`, each to the moment every session has
+//     ended (bench/kick-vs-pkill.sh);
+//   - BenchmarkKickOneLatency: `sshkick kick TTY` on one responsive
+//     session against `kill -HUP` of the user's sshd, to the moment the
+//     client sees the session end (bench/kick-latency.sh).
+//
+// They print medians and the ratio as benchmark metrics. They need root
+// and sshd (skipped otherwise; make check does not run benchmarks).
 package kickbench
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,31 +26,34 @@ import (
 	"github.com/sshkick/sshkick/internal/sshdtest"
 )
 
-func TestKickVsPkill(t *testing.T) {
-	if os.Getenv("SSHKICK_BENCH") != "1" {
-		t.Log("set SSHKICK_BENCH=1 (bench/kick-vs-pkill.sh) to run the benchmark")
-		return
-	}
-	n, _ := strconv.Atoi(os.Getenv("SSHKICK_BENCH_N"))
-	if n <= 0 {
-		n = 50
-	}
-	rounds, _ := strconv.Atoi(os.Getenv("SSHKICK_BENCH_ROUNDS"))
-	if rounds <= 0 {
-		rounds = 3
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "sshkick")
+func build(b *testing.B) (bin, dir string) {
+	b.Helper()
+	dir = b.TempDir()
+	bin = filepath.Join(dir, "sshkick")
 	gobin, err := exec.LookPath("go")
 	if err != nil {
 		gobin = "/usr/local/go/bin/go"
 	}
 	if out, err := exec.Command(gobin, "build", "-o", bin, "../../cmd/sshkick").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v %s", err, out)
+		b.Fatalf("build: %v %s", err, out)
 	}
-	s := sshdtest.Start(t)
-	u := s.AddUser(t)
+	return bin, dir
+}
 
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// BenchmarkKickVsPkill: one iteration ends N sessions with sshkick and N
+// with pkill. Metrics: medians in ms and their ratio.
+func BenchmarkKickVsPkill(b *testing.B) {
+	n := envInt("SSHKICK_BENCH_N", 50)
+	bin, dir := build(b)
+	s := sshdtest.Start(b)
+	u := s.AddUser(b)
 	open := func() []*sshdtest.Session {
 		sess := make([]*sshdtest.Session, n)
 		var wg sync.WaitGroup
@@ -51,72 +62,174 @@ func TestKickVsPkill(t *testing.T) {
 			wg.Go(func() {
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				sess[i] = s.Login(t, u, true, "sleep 3600")
+				sess[i] = s.Login(b, u, true, "sleep 3600")
 			})
 		}
 		wg.Wait()
-		// Every session is up: a shell-side process per session.
 		deadline := time.Now().Add(60 * time.Second)
-		for countSleeps(u) < n {
+		for countComm(u, "sleep") < n {
 			if time.Now().After(deadline) {
-				t.Fatalf("only %d of %d sessions came up", countSleeps(u), n)
+				b.Fatalf("only %d of %d sessions came up", countComm(u, "sleep"), n)
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		}
 		return sess
 	}
 	waitEnded := func(sess []*sshdtest.Session) {
 		for _, x := range sess {
-			if !x.Ended(30 * time.Second) {
-				t.Fatalf("a session did not end")
+			if !x.Ended(60 * time.Second) {
+				b.Fatalf("a session did not end")
 			}
 		}
+		deadline := time.Now().Add(60 * time.Second)
 		for len(u.Pids()) > 0 {
-			time.Sleep(5 * time.Millisecond)
+			if time.Now().After(deadline) {
+				b.Fatalf("processes of %s left: %v", u.Name, u.Pids())
+			}
+			time.Sleep(2 * time.Millisecond)
 		}
 	}
 	var tk, tp, own []time.Duration
-	for r := 0; r < rounds; r++ {
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
 		sess := open()
+		b.StartTimer()
 		start := time.Now()
 		cmd := exec.Command(bin, "kick", u.Name, "--yes", "--utmp", s.Utmp, "--audit-log", filepath.Join(dir, "audit.jsonl"))
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("sshkick kick: %v %s", err, out)
+			b.Fatalf("sshkick kick: %v %s", err, out)
 		}
 		own = append(own, time.Since(start))
 		waitEnded(sess)
 		tk = append(tk, time.Since(start))
 
+		b.StopTimer()
 		sess = open()
+		b.StartTimer()
 		start = time.Now()
 		if out, err := exec.Command("pkill", "-HUP", "-u", u.Name).CombinedOutput(); err != nil {
-			t.Fatalf("pkill: %v %s", err, out)
+			b.Fatalf("pkill: %v %s", err, out)
 		}
 		waitEnded(sess)
 		tp = append(tp, time.Since(start))
 	}
 	mk, mp := median(tk), median(tp)
-	fmt.Printf("sessions: %d of one user; rounds: %d\n", n, rounds)
-	fmt.Printf("sshkick kick USER            median %8.1f ms  (%.2f ms per session)  all: %v\n", ms(mk), ms(mk)/float64(n), tk)
-	fmt.Printf("pkill -HUP -u USER + wait    median %8.1f ms  (%.2f ms per session)  all: %v\n", ms(mp), ms(mp)/float64(n), tp)
-	fmt.Printf("  of which the sshkick process itself (discover, verify, signal, wait, verify): median %.1f ms\n", ms(median(own)))
-	fmt.Printf("ratio sshkick/pkill: %.3f\n", float64(mk)/float64(mp))
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(n), "sessions")
+	b.ReportMetric(ms(mk), "sshkick-ms")
+	b.ReportMetric(ms(median(own)), "sshkick-cmd-ms")
+	b.ReportMetric(ms(mp), "pkill-ms")
+	b.ReportMetric(float64(mk)/float64(mp), "ratio")
+	b.Logf("%d sessions, %d rounds: sshkick %v, pkill %v", n, len(tk), tk, tp)
+}
+
+// BenchmarkKickOneLatency: one iteration kicks one responsive terminal
+// session (a shell waiting for input) with sshkick, and ends another with
+// `kill -HUP` of the user's sshd process, each timed from the command's
+// start to the client seeing its session end.
+func BenchmarkKickOneLatency(b *testing.B) {
+	bin, dir := build(b)
+	s := sshdtest.Start(b)
+	u := s.AddUser(b)
+	up := func() (*sshdtest.Session, string, int) {
+		x := s.Login(b, u, true, "")
+		x.Stdin.Write([]byte("echo up-$((6*7)); tty\n"))
+		if !x.WaitFor("up-42", 30*time.Second) {
+			b.Fatalf("the shell did not answer: %q", x.Out.Bytes())
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		var tty string
+		for tty == "" {
+			out := string(x.Out.Bytes())
+			if i := strings.Index(out, "/dev/pts/"); i >= 0 {
+				if f := strings.Fields(out[i+len("/dev/"):]); len(f) > 0 {
+					tty = f[0]
+				}
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("no tty in %q", out)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return x, tty, userSSHD(u, tty)
+	}
+	var tk, th []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		x, tty, _ := up()
+		b.StartTimer()
+		start := time.Now()
+		cmd := exec.Command(bin, "kick", tty, "--yes", "--utmp", s.Utmp, "--audit-log", filepath.Join(dir, "audit.jsonl"))
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		if !x.Ended(60 * time.Second) {
+			b.Fatalf("the kicked session did not end")
+		}
+		tk = append(tk, time.Since(start))
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("sshkick kick %s: %v", tty, err)
+		}
+
+		b.StopTimer()
+		y, _, sshd := up()
+		if sshd <= 0 {
+			b.Fatalf("no sshd process of %s", u.Name)
+		}
+		b.StartTimer()
+		start = time.Now()
+		if out, err := exec.Command("kill", "-HUP", strconv.Itoa(sshd)).CombinedOutput(); err != nil {
+			b.Fatalf("kill -HUP %d: %v %s", sshd, err, out)
+		}
+		if !y.Ended(60 * time.Second) {
+			b.Fatalf("the session did not end on kill -HUP")
+		}
+		th = append(th, time.Since(start))
+		b.StopTimer()
+		deadline := time.Now().Add(60 * time.Second)
+		for len(u.Pids()) > 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		b.StartTimer()
+	}
+	mk, mh := median(tk), median(th)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(ms(mk), "sshkick-ms")
+	b.ReportMetric(ms(mh), "killhup-ms")
+	b.ReportMetric(float64(mk)/float64(mh), "ratio")
+	b.Logf("%d rounds: sshkick %v; kill -HUP %v", len(tk), tk, th)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2]
 }
 
-func countSleeps(u *sshdtest.User) int {
+func countComm(u *sshdtest.User, comm string) int {
 	c := 0
 	for _, pid := range u.Pids() {
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil && string(b) == "sleep\n" {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil && string(b) == comm+"\n" {
 			c++
 		}
 	}
 	return c
+}
+
+// userSSHD is the user's sshd process serving tty ("sshd: USER@pts/N").
+func userSSHD(u *sshdtest.User, tty string) int {
+	for _, pid := range u.Pids() {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err == nil && strings.HasSuffix(strings.TrimRight(string(b), "\x00 "), "@"+tty) {
+			return pid
+		}
+	}
+	return 0
 }

@@ -28,9 +28,19 @@ var (
 // Handle is a pidfd on one process, verified to be the process discovery
 // saw. Signals go through it only, so a PID reused after the check is never
 // hit.
+//
+// A kick of thousands of processes cannot hold a pidfd on each (the
+// descriptor limit), so a handle may be detached: it keeps the identity
+// (PID and start time) it verified, and every signal opens a fresh pidfd,
+// checks that it still names that identity, sends and closes (see
+// reattach). Its exit is seen by re-reading /proc instead of polling.
 type Handle struct {
-	fd     int
-	Member session.Member
+	fd       int
+	procRoot string
+	detached bool
+	exited   bool
+	budget   *fdBudget
+	Member   session.Member
 }
 
 // CheckPidfd reports ErrNoPidfd when this kernel has no usable pidfds.
@@ -73,7 +83,7 @@ func Open(procRoot string, m session.Member) (*Handle, error) {
 		}
 		return nil, fmt.Errorf("pidfd_open %d: %w", m.PID, err)
 	}
-	h := &Handle{fd: fd, Member: m}
+	h := &Handle{fd: fd, procRoot: procRoot, Member: m}
 	p, err := proc.Read(procRoot, m.PID)
 	if err != nil {
 		h.Close()
@@ -117,8 +127,46 @@ func differs(m session.Member, p *proc.Process) string {
 // Signal sends sig through the pidfd. A process that exited meanwhile
 // gives ErrGone.
 func (h *Handle) Signal(sig unix.Signal) error {
+	if h.detached {
+		return h.signalDetached(sig)
+	}
 	err := unix.PidfdSendSignal(h.fd, sig, nil, 0)
 	if errors.Is(err, unix.ESRCH) {
+		h.exited = true
+		return ErrGone
+	}
+	return err
+}
+
+// signalDetached opens a pidfd for this one signal. The PID may have been
+// reused since the handle was verified, so the fresh pidfd must name the
+// same identity: same start time, not a zombie, not a kernel thread, same
+// uid. Session and terminal are not compared again: the process was
+// verified once, and one that called setsid() since is still the one.
+func (h *Handle) signalDetached(sig unix.Signal) error {
+	if h.exited {
+		return ErrGone
+	}
+	fd, err := unix.PidfdOpen(h.Member.PID, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.EINVAL) {
+			h.exited = true
+			return ErrGone
+		}
+		return fmt.Errorf("pidfd_open %d: %w", h.Member.PID, err)
+	}
+	defer unix.Close(fd)
+	p, err := proc.Read(h.procRoot, h.Member.PID)
+	if err != nil || p.Zombie() || p.Start != h.Member.Start || unix.PidfdSendSignal(fd, 0, nil, 0) != nil {
+		h.exited = true
+		return ErrGone
+	}
+	if p.KernelThread() || (h.Member.UID >= 0 && p.UID != h.Member.UID) {
+		return fmt.Errorf("pid %d now runs as uid %d: %w", h.Member.PID, p.UID, ErrIdentityChanged)
+	}
+	err = unix.PidfdSendSignal(fd, sig, nil, 0)
+	if errors.Is(err, unix.ESRCH) {
+		h.exited = true
 		return ErrGone
 	}
 	return err
@@ -131,50 +179,147 @@ func (h *Handle) alive() bool {
 // Exited reports whether the process has exited (a zombie counts: it runs
 // nothing any more).
 func (h *Handle) Exited() bool {
+	if h.exited {
+		return true
+	}
+	if h.detached {
+		// PID and start time name the process for its whole life: another
+		// start time under the PID means ours is gone.
+		p, err := proc.Read(h.procRoot, h.Member.PID)
+		h.exited = err != nil || p.Zombie() || p.Start != h.Member.Start
+		return h.exited
+	}
 	fds := []unix.PollFd{{Fd: int32(h.fd), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, 0)
-	return err == nil && n > 0
+	h.exited = err == nil && n > 0
+	return h.exited
+}
+
+// Detached reports whether the handle holds no pidfd between signals.
+func (h *Handle) Detached() bool { return h.detached }
+
+// detach closes the pidfd, keeping the verified identity.
+func (h *Handle) detach() {
+	h.closeFD()
+	h.detached = true
 }
 
 // Close releases the pidfd.
-func (h *Handle) Close() {
+func (h *Handle) Close() { h.closeFD() }
+
+func (h *Handle) closeFD() {
 	if h.fd >= 0 {
 		unix.Close(h.fd)
 		h.fd = -1
+		if h.budget != nil {
+			h.budget.release()
+			h.budget = nil
+		}
 	}
 }
 
-// waitExit polls the handles until every one has exited or d has passed,
-// and returns those still running. A pidfd becomes readable when its
-// process exits, so no sleep-and-kill(pid, 0) loop is needed.
+// fdBudget bounds the pidfds a kick holds at once, so that no count of
+// processes makes pidfd_open (or anything else) fail with EMFILE.
+type fdBudget struct{ slots chan struct{} }
+
+func newFDBudget(n int) *fdBudget {
+	if n < 0 {
+		n = 0
+	}
+	return &fdBudget{slots: make(chan struct{}, n)}
+}
+
+func (b *fdBudget) tryAcquire() bool {
+	select {
+	case b.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (b *fdBudget) release() { <-b.slots }
+
+// pidfdBudget is how many pidfds a kick may hold: half of the descriptor
+// limit, less what each of the concurrent sessions needs transiently (a
+// pidfd being verified, a /proc file being read), capped so a huge limit
+// does not mean a huge poll set.
+func pidfdBudget(concurrency int) int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	n := int(min(rl.Cur, 1<<20))/2 - 4*concurrency - 64
+	return max(0, min(n, 16384))
+}
+
+// detachedPoll is how often waitExit re-reads /proc for detached handles.
+const detachedPoll = 20 * time.Millisecond
+
+// waitExit waits until every handle has exited or d has passed, and
+// returns those still running. A pidfd becomes readable when its process
+// exits, so one poll(2) over all of them wakes at the first exit and says
+// which ones: no sleep-and-kill(pid, 0) loop, no per-handle system call
+// per wake. Detached handles are re-read from /proc every detachedPoll.
 func waitExit(hs []*Handle, d time.Duration) []*Handle {
 	deadline := time.Now().Add(d)
+	var fds []unix.PollFd
+	var polled []*Handle
+	nextRead := time.Time{}
 	for {
-		var left []*Handle
+		now := time.Now()
+		readDetached := !now.Before(nextRead)
+		if readDetached {
+			nextRead = now.Add(detachedPoll)
+		}
+		left := hs[:0:0]
+		fds, polled = fds[:0], polled[:0]
 		for _, h := range hs {
-			if !h.Exited() {
+			switch {
+			case h.exited:
+			case h.detached:
+				if !readDetached || !h.Exited() {
+					left = append(left, h)
+				}
+			default:
 				left = append(left, h)
+				fds = append(fds, unix.PollFd{Fd: int32(h.fd), Events: unix.POLLIN})
+				polled = append(polled, h)
 			}
 		}
 		if len(left) == 0 {
 			return nil
 		}
 		rem := time.Until(deadline)
+		wait := min(max(rem, 0), 200*time.Millisecond)
+		if len(fds) < len(left) {
+			wait = min(wait, time.Until(nextRead))
+		}
+		// Round up: poll(0) would spin until the deadline.
+		ms := max(0, int((wait+time.Millisecond-1)/time.Millisecond))
+		if len(fds) > 0 {
+			n, err := unix.Poll(fds, ms)
+			for i := 0; err == nil && n > 0 && i < len(fds); i++ {
+				if fds[i].Revents != 0 {
+					polled[i].exited = true
+				}
+			}
+		} else if ms > 0 {
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+		}
 		if rem <= 0 {
-			return left
+			// One last look (the poll above had a zero timeout).
+			out := left[:0:0]
+			for _, h := range left {
+				if !h.exited && !(h.detached && h.Exited()) {
+					out = append(out, h)
+				}
+			}
+			if len(out) == 0 {
+				return nil
+			}
+			return out
 		}
-		fds := make([]unix.PollFd, len(left))
-		for i, h := range left {
-			fds[i] = unix.PollFd{Fd: int32(h.fd), Events: unix.POLLIN}
-		}
-		ms := int(rem / time.Millisecond)
-		if ms > 200 {
-			ms = 200
-		}
-		if ms < 1 {
-			ms = 1
-		}
-		unix.Poll(fds, ms)
 		hs = left
 	}
 }

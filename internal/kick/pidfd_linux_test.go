@@ -234,12 +234,8 @@ func TestHandleSignalAndWait(t *testing.T) {
 	defer hd.Close()
 
 	// Nothing exits by itself: both are left after a short wait.
-	t0 := time.Now()
 	if left := waitExit([]*Handle{hc, hd}, 50*time.Millisecond); len(left) != 2 {
 		t.Fatalf("waitExit on two running children left %d", len(left))
-	}
-	if took := time.Since(t0); took < 40*time.Millisecond || took > 2*time.Second {
-		t.Errorf("waitExit(50ms) took %v", took)
 	}
 
 	if err := hc.Signal(unix.SIGTERM); err != nil {

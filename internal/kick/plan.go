@@ -23,6 +23,15 @@ type Plan struct {
 	// Last are the login processes (sshd's monitor, login(1)): they end by
 	// themselves once the session is gone, and are killed only after that.
 	Last []session.Member
+	// Logout are sshd processes that are their own monitor: a root login
+	// before OpenSSH 9.8 has no privilege-separated child (sshd.c,
+	// privsep_postauth: "root login", use_privsep = 0), so the one root
+	// sshd process of the connection writes the logout record. SIGHUP
+	// would kill it on the spot (it runs with SIGHUP at SIG_DFL) and leave
+	// the user in utmp; its SIGTERM handler logs out first (serverloop.c:
+	// "Clean up sessions, utmp, etc.", cleanup_exit). So it gets SIGTERM
+	// once the session's processes are gone, SIGKILL only if it stays.
+	Logout []session.Member
 	// Refused are members that are never signalled, and why.
 	Refused []Refusal
 }
@@ -31,6 +40,12 @@ type Plan struct {
 func PlanSession(s *session.Session) Plan {
 	var p Plan
 	var sshd []session.Member
+	hasMonitor := false
+	for _, m := range s.Members {
+		if m.Role == session.RoleMonitor {
+			hasMonitor = true
+		}
+	}
 	for _, m := range s.Members {
 		if m.PID <= 1 {
 			p.Refused = append(p.Refused, Refusal{PID: m.PID, Reason: pidReason(m.PID)})
@@ -44,6 +59,10 @@ func PlanSession(s *session.Session) Plan {
 		case session.RoleMonitor, session.RoleLogin:
 			p.Last = append(p.Last, m)
 		case session.RoleSSHD:
+			if m.UID == 0 && !hasMonitor {
+				p.Logout = append(p.Logout, m)
+				continue
+			}
 			sshd = append(sshd, m)
 		default:
 			if isSSHD {

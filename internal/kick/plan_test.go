@@ -15,6 +15,11 @@ func mem(pid int, comm string, role session.Role) session.Member {
 	return session.Member{Ident: proc.Ident{PID: pid, Start: uint64(pid) * 10}, UID: 1000, SID: 0, Comm: comm, Role: role}
 }
 
+func asRoot(m session.Member) session.Member {
+	m.UID = 0
+	return m
+}
+
 func pidsOf(ms []session.Member) []int {
 	var out []int
 	for _, m := range ms {
@@ -33,6 +38,7 @@ func TestPlanSession(t *testing.T) {
 		members []session.Member
 		first   []int
 		last    []int
+		logout  []int
 		refused []refusal
 	}{
 		{
@@ -106,6 +112,26 @@ func TestPlanSession(t *testing.T) {
 				{-3, "negative PID"},
 			},
 		},
+		{
+			name: "root login before OpenSSH 9.8: the one root sshd logs out, on SIGTERM, after the shell",
+			members: []session.Member{
+				asRoot(mem(700, "sshd", session.RoleSSHD)),
+				asRoot(mem(701, "bash", session.RoleLeader)),
+				asRoot(mem(702, "sleep", session.RoleMember)),
+			},
+			first:  []int{701, 702},
+			logout: []int{700},
+		},
+		{
+			name: "root login since OpenSSH 9.8: a privilege-separated child as for any user",
+			members: []session.Member{
+				asRoot(mem(800, "sshd-session", session.RoleMonitor)),
+				asRoot(mem(801, "sshd-session", session.RoleSSHD)),
+				asRoot(mem(802, "bash", session.RoleLeader)),
+			},
+			first: []int{802, 801},
+			last:  []int{800},
+		},
 		{name: "empty session"},
 	}
 	for _, tc := range tests {
@@ -118,6 +144,9 @@ func TestPlanSession(t *testing.T) {
 			if got := pidsOf(p.Last); !slices.Equal(got, tc.last) {
 				t.Errorf("Last = %v, want %v", got, tc.last)
 			}
+			if got := pidsOf(p.Logout); !slices.Equal(got, tc.logout) {
+				t.Errorf("Logout = %v, want %v", got, tc.logout)
+			}
 			if len(p.Refused) != len(tc.refused) {
 				t.Fatalf("Refused = %+v, want %+v", p.Refused, tc.refused)
 			}
@@ -128,7 +157,7 @@ func TestPlanSession(t *testing.T) {
 			}
 			// Invariants: nothing refused is planned, nothing at PID <= 1
 			// or with the server role is planned.
-			for _, m := range append(slices.Clone(p.First), p.Last...) {
+			for _, m := range slices.Concat(p.First, p.Last, p.Logout) {
 				if m.PID <= 1 || m.Role == session.RoleServer {
 					t.Errorf("planned %+v", m)
 				}
@@ -138,8 +167,8 @@ func TestPlanSession(t *testing.T) {
 					}
 				}
 			}
-			if len(p.First)+len(p.Last)+len(p.Refused) != len(tc.members) {
-				t.Errorf("plan lost or duplicated members: %d+%d+%d != %d", len(p.First), len(p.Last), len(p.Refused), len(tc.members))
+			if len(p.First)+len(p.Last)+len(p.Logout)+len(p.Refused) != len(tc.members) {
+				t.Errorf("plan lost or duplicated members: %d+%d+%d+%d != %d", len(p.First), len(p.Last), len(p.Logout), len(p.Refused), len(tc.members))
 			}
 		})
 	}

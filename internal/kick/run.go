@@ -34,6 +34,14 @@ type Options struct {
 	// KillSession reaches the whole session scope by cgroup); pidfds still
 	// wait for and verify the result.
 	Logind Logind
+	// Concurrency is how many sessions are ended at once (0: 32): a kick
+	// of thousands of sessions runs as many goroutines, with as many
+	// descriptors, as this, not as the count.
+	Concurrency int
+	// MaxPidfds is how many pidfds the kick holds at once (0: from the
+	// descriptor limit, see pidfdBudget). Processes beyond it are verified
+	// and signalled through a pidfd opened for each signal.
+	MaxPidfds int
 }
 
 func (o *Options) defaults() {
@@ -45,6 +53,9 @@ func (o *Options) defaults() {
 	}
 	if o.Wait < 0 {
 		o.Wait = 0
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 32
 	}
 }
 
@@ -88,19 +99,33 @@ type Outcome struct {
 	Took      time.Duration    `json:"took_ns"`
 }
 
-// Kick ends the sessions, each in its own goroutine, so a session that
-// takes the whole wait delays nobody else. It returns one Outcome per
-// session, in order.
+// Kick ends the sessions, at most Options.Concurrency at once, so a
+// session that takes the whole wait delays nobody else and a kick of
+// thousands of sessions stays within the descriptor limit. It returns one
+// Outcome per session, in order.
 func Kick(ctx context.Context, sessions []session.Session, o Options) ([]Outcome, error) {
 	o.defaults()
 	if err := CheckPidfd(); err != nil {
 		return nil, err
 	}
+	// Nothing that starts from now on is a leftover of these sessions: the
+	// sweep signals only processes that started before this tick.
+	began := bootTicks()
+	budget := o.MaxPidfds
+	if budget <= 0 {
+		budget = pidfdBudget(o.Concurrency)
+	}
+	fds := newFDBudget(budget)
 	out := make([]Outcome, len(sessions))
 	runners := make([]*runner, len(sessions))
 	var wg sync.WaitGroup
+	sem := make(chan struct{}, o.Concurrency)
 	for i := range sessions {
-		wg.Go(func() { runners[i] = kickOne(ctx, &sessions[i], o) })
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			runners[i] = kickOne(ctx, &sessions[i], o, fds, began)
+		})
 	}
 	wg.Wait()
 	if !o.DryRun && !o.NoEscalate {
@@ -113,22 +138,60 @@ func Kick(ctx context.Context, sessions []session.Session, o Options) ([]Outcome
 	return out, nil
 }
 
+// bootTicks is now in the unit of /proc/PID/stat's start time: clock
+// ticks since boot, on the boot-time clock the kernel uses for it.
+func bootTicks() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return uint64(ts.Nano()) / uint64(time.Second/proc.ClockTicks)
+}
+
 type runner struct {
 	o     Options
 	oc    *Outcome
 	start time.Time
 	all   []*Handle
 	seen  map[int]bool
+	fds   *fdBudget
+	// began is the tick the kick began (bootTicks).
+	began uint64
+	// known are the identities the sweep may end: the session's members
+	// as discovery saw them, and processes a sweep scan found descending
+	// from one of them.
+	known map[proc.Ident]bool
+	// swept are the sweep's candidates already handled (signalled or
+	// refused), so each is reported once.
+	swept map[proc.Ident]bool
+	// handles are the handles opened by kickOne, by identity.
+	handles map[proc.Ident]*Handle
+	gone    map[proc.Ident]bool
 }
 
-func kickOne(ctx context.Context, s *session.Session, o Options) *runner {
+func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, began uint64) *runner {
 	r := &runner{o: o, oc: &Outcome{Session: s, Signals: []SignalRecord{}, Gone: []Exit{}, Survivors: []int{}, Refused: []Refusal{}},
-		start: time.Now(), seen: map[int]bool{}}
+		start: time.Now(), seen: map[int]bool{}, fds: fds, began: began,
+		known: make(map[proc.Ident]bool, len(s.Members)), swept: map[proc.Ident]bool{},
+		handles: map[proc.Ident]*Handle{}, gone: map[proc.Ident]bool{}}
 	plan := PlanSession(s)
+	// The sweep may end the session's own processes and what descends
+	// from them — not sshd's (whose descendants are every session of the
+	// connection) nor a multiplexer server's (every pane), which the plan
+	// orders or refuses.
+	for _, m := range plan.First {
+		if m.Role == session.RoleLeader || m.Role == session.RoleMember {
+			r.known[m.Ident] = true
+		}
+	}
 	r.oc.Refused = append(r.oc.Refused, plan.Refused...)
 	first := r.open(plan.First)
+	logout := r.open(plan.Logout)
 	last := r.open(plan.Last)
-	if len(first)+len(last) == 0 {
+	for _, h := range r.all {
+		r.handles[h.Member.Ident] = h
+	}
+	if len(first)+len(logout)+len(last) == 0 {
 		if len(r.oc.Gone) > 0 && len(r.oc.Refused) == 0 {
 			r.oc.Result = Ended
 			r.oc.Reason = "the session had already ended"
@@ -141,9 +204,15 @@ func kickOne(ctx context.Context, s *session.Session, o Options) *runner {
 		for _, h := range first {
 			r.record(h, o.Signal, "would send")
 		}
+		for _, h := range logout {
+			r.record(h, unix.SIGTERM, "would send after the session's processes (it logs the user out)")
+		}
 		if !o.NoEscalate {
 			for _, h := range first {
 				r.record(h, unix.SIGKILL, "would send if still running after "+o.Wait.String())
+			}
+			for _, h := range logout {
+				r.record(h, unix.SIGKILL, "would send if still running after SIGTERM")
 			}
 			for _, h := range last {
 				r.record(h, unix.SIGKILL, "would send if still running after the session")
@@ -168,32 +237,25 @@ func kickOne(ctx context.Context, s *session.Session, o Options) *runner {
 			}
 		}
 	}
-	everyone := append(slices.Clone(first), last...)
-	left := r.wait(everyone, o.Wait)
-	if !o.NoEscalate {
-		var firstLeft, lastLeft []*Handle
-		for _, h := range left {
-			if slices.Contains(last, h) {
-				lastLeft = append(lastLeft, h)
-			} else {
-				firstLeft = append(firstLeft, h)
-			}
+	// The wait is for the session's own processes: the login processes
+	// (monitor, login(1)) end after them, by themselves.
+	left := r.wait(first, o.Wait)
+	if len(left) > 0 && !o.NoEscalate {
+		r.signal(left, unix.SIGKILL)
+		r.wait(left, 2*time.Second)
+	}
+	if len(logout) > 0 {
+		r.signal(logout, unix.SIGTERM)
+		if left := r.wait(logout, 2*time.Second); len(left) > 0 && !o.NoEscalate {
+			r.signal(left, unix.SIGKILL)
+			r.wait(left, 2*time.Second)
 		}
-		if len(firstLeft) > 0 {
-			r.signal(firstLeft, unix.SIGKILL)
-			left = r.wait(everyone, 2*time.Second)
-			lastLeft = lastLeft[:0]
-			for _, h := range left {
-				if slices.Contains(last, h) {
-					lastLeft = append(lastLeft, h)
-				}
-			}
-		}
-		if len(lastLeft) > 0 {
-			// Give the monitor a moment to log the user out on its own.
-			lastLeft = r.wait(lastLeft, time.Second)
-			r.signal(lastLeft, unix.SIGKILL)
-			r.wait(lastLeft, 2*time.Second)
+	}
+	if len(last) > 0 {
+		// Give the monitor a moment to log the user out on its own.
+		if left := r.wait(last, time.Second); len(left) > 0 && !o.NoEscalate {
+			r.signal(left, unix.SIGKILL)
+			r.wait(left, 2*time.Second)
 		}
 	}
 	return r
@@ -255,10 +317,20 @@ func (r *runner) open(ms []session.Member) []*Handle {
 		h, err := Open(r.o.ProcRoot, m)
 		switch {
 		case err == nil:
+			// Verified: keep the pidfd if the budget allows, else keep
+			// only the identity (see Handle).
+			if r.fds.tryAcquire() {
+				h.budget = r.fds
+			} else {
+				h.detach()
+			}
 			hs = append(hs, h)
 			r.all = append(r.all, h)
 		case errors.Is(err, ErrGone):
-			r.oc.Gone = append(r.oc.Gone, Exit{PID: m.PID, Comm: m.Comm})
+			if !r.gone[m.Ident] {
+				r.gone[m.Ident] = true
+				r.oc.Gone = append(r.oc.Gone, Exit{PID: m.PID, Comm: m.Comm})
+			}
 		default:
 			r.oc.Refused = append(r.oc.Refused, Refusal{PID: m.PID, Reason: err.Error()})
 		}
@@ -291,73 +363,195 @@ func (r *runner) signal(hs []*Handle, sig unix.Signal) {
 // wait waits for hs to exit, noting each exit, and returns the rest.
 func (r *runner) wait(hs []*Handle, d time.Duration) []*Handle {
 	left := waitExit(hs, d)
+	still := make(map[*Handle]bool, len(left))
+	for _, h := range left {
+		still[h] = true
+	}
 	for _, h := range hs {
-		if !slices.Contains(left, h) && !r.noted(h.Member.PID) {
+		if !still[h] && !r.gone[h.Member.Ident] {
+			r.gone[h.Member.Ident] = true
 			r.oc.Gone = append(r.oc.Gone, Exit{PID: h.Member.PID, Comm: h.Member.Comm, After: time.Since(r.start)})
 		}
 	}
 	return left
 }
 
-func (r *runner) noted(pid int) bool {
-	for _, g := range r.oc.Gone {
-		if g.PID == pid {
-			return true
-		}
-	}
-	return false
-}
-
-// sweep kills what the sessions left behind: processes that still carry
-// one of their session ids — nohup jobs, jobs that ignore SIGHUP and
-// SIGTERM, and ones started since discovery. A session id cannot be reused
-// while any process still has it, so it names exactly those leftovers. One
-// /proc scan per round serves every session.
+// sweep ends what the sessions left behind: nohup jobs and jobs that
+// ignore SIGHUP and SIGTERM, found by one /proc scan per round for every
+// session. A scan is only a lead, never proof: a PID, and with it a
+// session id, is free again once its processes are gone, and anyone may
+// take it — a root process calling setsid() under a dead leader's PID
+// carries the kicked session's id (issue 8). So a process the scan finds
+// (by session id, or as a descendant of the session's processes) is
+// signalled only if it is provably the session's (see leftover); the
+// others are reported as refused.
 func sweep(ctx context.Context, runners []*runner, o Options) {
-	bySID := map[int]*runner{}
+	var live []*runner
+	bySID := map[int][]*runner{}
 	for _, r := range runners {
 		if r.oc.Result != "" {
 			continue
 		}
+		live = append(live, r)
 		for _, sid := range r.oc.Session.SIDs {
 			if sid > 1 {
-				bySID[sid] = r
+				bySID[sid] = append(bySID[sid], r)
 			}
 		}
 	}
-	if len(bySID) == 0 {
+	if len(live) == 0 {
 		return
+	}
+	byIdent := map[proc.Ident][]*runner{}
+	for _, r := range live {
+		for id := range r.known {
+			byIdent[id] = append(byIdent[id], r)
+		}
 	}
 	for round := 0; round < 5 && ctx.Err() == nil; round++ {
 		snap, err := proc.Scan(o.ProcRoot)
 		if err != nil {
-			for _, r := range runners {
+			for _, r := range live {
 				r.oc.Reason = "sweep: " + err.Error()
 			}
 			return
 		}
+		owners := ownersOf(snap, byIdent)
 		found := map[*runner][]session.Member{}
 		for _, p := range snap.Procs {
-			r := bySID[p.SID]
-			if r == nil || p.Zombie() || p.PID <= 1 || p.KernelThread() || p.Comm == "sshd" || p.Comm == "sshd-session" {
+			if p.Zombie() || p.PID <= 1 || p.KernelThread() {
 				continue
 			}
-			found[r] = append(found[r], session.Member{Ident: p.Ident(), UID: p.UID, SID: p.SID, TTY: p.TTY, Comm: p.Comm, Role: session.RoleMember})
+			id := p.Ident()
+			rs := owners[p.PID]
+			for _, r := range bySID[p.SID] {
+				if !slices.Contains(rs, r) {
+					rs = append(rs, r)
+				}
+			}
+			for _, r := range rs {
+				if r.swept[id] || r.handled(id) {
+					continue
+				}
+				if why := r.leftover(p, slices.Contains(owners[p.PID], r)); why != "" {
+					r.swept[id] = true
+					r.oc.Refused = append(r.oc.Refused, Refusal{PID: p.PID, Reason: fmt.Sprintf(
+						"pid %d (%s, uid %d, started at tick %d) is not the session's: %s; not signalled",
+						p.PID, p.Comm, p.UID, p.Start, why)})
+					continue
+				}
+				r.known[id] = true
+				for _, x := range byIdent[id] {
+					if x != r {
+						x.known[id] = true
+					}
+				}
+				byIdent[id] = append(byIdent[id], r)
+				found[r] = append(found[r], session.Member{Ident: id, UID: p.UID, SID: p.SID, TTY: p.TTY, Comm: p.Comm, Role: session.RoleMember})
+			}
 		}
 		if len(found) == 0 {
 			return
 		}
 		var wg sync.WaitGroup
+		sem := make(chan struct{}, o.Concurrency)
 		for r, ms := range found {
+			sem <- struct{}{}
 			wg.Go(func() {
+				defer func() { <-sem }()
 				for _, m := range ms {
+					r.swept[m.Ident] = true
 					delete(r.seen, m.PID) // a reused PID is a new process: verify it afresh
 				}
 				hs := r.open(ms)
 				r.signal(hs, unix.SIGKILL)
 				r.wait(hs, 2*time.Second)
+				// The sweep's handles are done with: give the
+				// descriptors back before the next round.
+				for _, h := range hs {
+					if !h.detached {
+						h.detach()
+					}
+				}
 			})
 		}
 		wg.Wait()
 	}
+}
+
+// handled reports whether the kick already holds a handle on id (it was
+// signalled, or refused, as a member).
+func (r *runner) handled(id proc.Ident) bool {
+	_, ok := r.handles[id]
+	return ok
+}
+
+// leftover says why a process a sweep scan found must not be signalled as
+// the session's, or "". It must be known (seen at discovery, or found
+// descending from a process that was: descends), run as the session's
+// user — never as root unless discovery listed it — and have started
+// before the kick began: what starts later is nobody's leftover.
+func (r *runner) leftover(p *proc.Process, descends bool) string {
+	id := p.Ident()
+	s := r.oc.Session
+	switch {
+	case p.Comm == "sshd" || p.Comm == "sshd-session":
+		// The session's own sshd processes end in kickOne, in order.
+		return "an sshd process is never swept"
+	case r.known[id]:
+		return ""
+	case !descends:
+		return "discovery did not see it, and it descends from no process discovery saw"
+	case s.UID <= 0:
+		return fmt.Sprintf("discovery did not list it, and the session's user is uid %d: only listed members are signalled", s.UID)
+	case p.UID != s.UID || p.EUID != s.UID:
+		return fmt.Sprintf("it runs as uid %d/%d, not as the session's user %d", p.UID, p.EUID, s.UID)
+	case p.Start >= r.began:
+		return "it started after the kick began"
+	}
+	return ""
+}
+
+// ownersOf maps each process of snap to the runners one of whose known
+// processes it is or descends from, by walking parent links once per
+// process (memoized: linear in the table).
+func ownersOf(snap *proc.Snapshot, byIdent map[proc.Ident][]*runner) map[int][]*runner {
+	memo := make(map[int][]*runner, len(snap.Procs))
+	done := make(map[int]bool, len(snap.Procs))
+	var chain []int
+	for pid := range snap.Procs {
+		chain = chain[:0]
+		var owners []*runner
+		for cur := pid; ; {
+			if done[cur] {
+				owners = memo[cur]
+				break
+			}
+			p := snap.Procs[cur]
+			if p == nil || cur <= 1 || slices.Contains(chain, cur) {
+				break
+			}
+			chain = append(chain, cur)
+			if rs := byIdent[p.Ident()]; len(rs) > 0 {
+				owners = rs
+				break
+			}
+			// A child starts after its parent: a parent that started
+			// later is a reused PID, not this process's parent.
+			if pp := snap.Procs[p.PPID]; pp != nil && pp.Start > p.Start {
+				break
+			}
+			cur = p.PPID
+		}
+		for _, c := range chain {
+			done[c] = true
+			if len(byIdent[snap.Procs[c].Ident()]) > 0 {
+				// A known process owns itself; those below it inherit.
+				memo[c] = byIdent[snap.Procs[c].Ident()]
+				continue
+			}
+			memo[c] = owners
+		}
+	}
+	return memo
 }

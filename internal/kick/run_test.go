@@ -25,8 +25,10 @@ func hupProof(t *testing.T) (*child, session.Session) {
 	if m.SID != c.pid {
 		t.Fatalf("child %d is in session %d, want its own", c.pid, m.SID)
 	}
+	// As discovery lists a session: the leader and what it started.
+	job := childOf(t, c.pid, "the shell to start sleep", func(p *proc.Process) bool { return p.Comm == "sleep" })
 	return c, session.Session{ID: "test:" + strconv.Itoa(c.pid), User: "test", UID: m.UID, PID: c.pid,
-		Kind: session.Local, Members: []session.Member{m}, SIDs: []int{m.SID}, PIDs: []int{c.pid}}
+		Kind: session.Local, Members: []session.Member{m, member(t, job.PID, session.RoleMember)}, SIDs: []int{m.SID}, PIDs: []int{c.pid, job.PID}}
 }
 
 func alive(pid int) bool {
@@ -106,8 +108,8 @@ func TestKickNoEscalate(t *testing.T) {
 	if oc.Result != Survived {
 		t.Fatalf("Result = %q (%s), want %q", oc.Result, oc.Reason, Survived)
 	}
-	if !slices.Equal(oc.Survivors, []int{c.pid}) {
-		t.Errorf("Survivors = %v, want [%d]", oc.Survivors, c.pid)
+	if want := s.PIDs; !slices.Equal(oc.Survivors, want) {
+		t.Errorf("Survivors = %v, want %v", oc.Survivors, want)
 	}
 	if got := signalsTo(oc, c.pid); !slices.Equal(got, []string{"HUP"}) {
 		t.Errorf("signals = %v, want [HUP] only", got)
@@ -135,23 +137,32 @@ func TestKickDryRun(t *testing.T) {
 		if !strings.HasPrefix(r.Result, "would send") {
 			t.Errorf("dry-run record %+v", r)
 		}
-		would = append(would, r.Signal)
+		if r.PID == c.pid {
+			would = append(would, r.Signal)
+		}
 	}
 	if !slices.Equal(would, []string{"HUP", "KILL"}) {
 		t.Errorf("dry run would send %v, want [HUP KILL]", would)
 	}
-	time.Sleep(50 * time.Millisecond)
-	if !alive(c.pid) {
-		t.Errorf("the process did not survive a dry run")
-	}
-
 	// With NoEscalate the dry run shows the first signal only.
 	oc = kickOne1(t, s, Options{Signal: unix.SIGTERM, DryRun: true, NoEscalate: true})
-	if len(oc.Signals) != 1 || oc.Signals[0].Signal != "TERM" {
+	if len(oc.Signals) != len(s.Members) || oc.Signals[0].Signal != "TERM" || oc.Signals[1].Signal != "TERM" {
 		t.Errorf("dry run, no escalation: %+v", oc.Signals)
 	}
-	if !alive(c.pid) {
-		t.Errorf("the process did not survive a dry run")
+	checkNoFatalSignal(t, c)
+}
+
+// checkNoFatalSignal proves, without waiting for "nothing to happen",
+// that no fatal signal reached c before now: the first fatal signal a
+// process is sent decides its exit (the kernel starts the group exit at
+// once), so c must end by the SIGUSR1 sent here, not by one sent before.
+func checkNoFatalSignal(t *testing.T, c *child) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatalf("the process is gone: %v", err)
+	}
+	if err := c.wait(); err == nil || !strings.Contains(err.Error(), "user defined signal 1") {
+		t.Errorf("the process ended with %v, not by the SIGUSR1 sent after the dry run: it was signalled", err)
 	}
 }
 

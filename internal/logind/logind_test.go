@@ -126,9 +126,6 @@ func TestConnectMissingSocket(t *testing.T) {
 	if !errors.Is(err, logind.ErrUnavailable) {
 		t.Errorf("error %v does not wrap ErrUnavailable", err)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("Connect took %v to fail", d)
-	}
 	t.Logf("error: %v (%v)", err, time.Since(start))
 }
 

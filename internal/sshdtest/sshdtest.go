@@ -16,6 +16,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -70,6 +71,7 @@ type Server struct {
 
 	t       testing.TB
 	cmd     *exec.Cmd
+	exited  chan struct{} // closed when sshd has been reaped
 	keysDir string
 	signer  ssh.Signer
 	mu      sync.Mutex
@@ -112,9 +114,13 @@ func Start(t testing.TB) *Server {
 	if s.signer, err = ssh.NewSignerFromKey(priv); err != nil {
 		t.Fatal(err)
 	}
-	s.Port = freePort(t)
 	cfg := filepath.Join(dir, "sshd_config")
-	conf := fmt.Sprintf(`Port %d
+	// freePort's port is free when it returns, not when sshd binds it:
+	// another test may take it in between. sshd then fails to bind and
+	// exits; try again on another port.
+	for attempt := 1; ; attempt++ {
+		s.Port = freePort(t)
+		conf := fmt.Sprintf(`Port %d
 ListenAddress 127.0.0.1
 HostKey %s
 PidFile %s/sshd.pid
@@ -131,37 +137,66 @@ PrintMotd no
 PrintLastLog no
 Subsystem sftp internal-sftp
 `, s.Port, hostKey, dir, s.keysDir)
-	// OpenSSH 9.8+ penalises sources whose connections fail; tests open and
-	// kill many sessions from 127.0.0.1 on purpose.
-	if tryConfig(cfg, conf+"PerSourcePenalties no\n") {
-		conf += "PerSourcePenalties no\n"
+		// OpenSSH 9.8+ penalises sources whose connections fail; tests open and
+		// kill many sessions from 127.0.0.1 on purpose.
+		if tryConfig(cfg, conf+"PerSourcePenalties no\n") {
+			conf += "PerSourcePenalties no\n"
+		}
+		if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(s.Log)
+		err := s.startSSHD(runDir, cfg)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errBind) || attempt >= 10 {
+			log, _ := os.ReadFile(s.Log)
+			t.Fatalf("start sshd on %s: %v\n%s", s.Addr(), err, log)
+		}
 	}
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// errBind is sshd failing to bind its port.
+var errBind = errors.New("sshd could not bind its port")
+
+// startSSHD starts sshd and waits until its log says it listens on
+// s.Port, or it exits.
+func (s *Server) startSSHD(runDir, cfg string) error {
 	// unshare execs sshd in place: the process we start is sshd itself,
 	// and we reap it.
 	s.cmd = exec.Command("/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
 		`mount --bind "$1" /run && exec /usr/sbin/sshd -D -E "$2" -f "$3"`, "sh", runDir, s.Log, cfg)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start sshd: %v", err)
+		return err
 	}
-	t.Cleanup(s.stop)
-	deadline := time.Now().Add(10 * time.Second)
+	s.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.exited)
+	listening := fmt.Sprintf("Server listening on 127.0.0.1 port %d.", s.Port)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
-		if err == nil {
-			c.Close()
-			break
+		log, _ := os.ReadFile(s.Log)
+		if bytes.Contains(log, []byte(listening)) {
+			return nil
+		}
+		select {
+		case <-s.exited:
+			log, _ = os.ReadFile(s.Log)
+			if bytes.Contains(log, []byte("Address already in use")) || bytes.Contains(log, []byte("Cannot bind any address")) {
+				return errBind
+			}
+			return fmt.Errorf("sshd exited: %s", s.cmd.ProcessState)
+		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(s.Log)
-			t.Fatalf("sshd did not start listening on %s: %v\n%s", s.Addr(), err, log)
+			s.cmd.Process.Kill()
+			<-s.exited
+			return errors.New("sshd did not start listening within 30s")
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	return s
 }
 
 func tryConfig(path, conf string) bool {
@@ -213,13 +248,11 @@ func (s *Server) stop() {
 	}
 	if s.cmd.Process != nil {
 		s.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { s.cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-s.exited:
 		case <-time.After(5 * time.Second):
 			s.cmd.Process.Kill()
-			<-done
+			<-s.exited
 		}
 	}
 	for _, u := range users {
@@ -255,13 +288,13 @@ func (s *Server) AddUser(t testing.TB) *User {
 	var b [4]byte
 	rand.Read(b[:])
 	name := fmt.Sprintf("%s%x", UserPrefix, b)
-	out, err := exec.Command("/usr/sbin/useradd", "-m", "-s", "/bin/bash", "-K", "MAIL_DIR=/nonexistent", name).CombinedOutput()
+	out, err := accountTool("/usr/sbin/useradd", "-m", "-s", "/bin/bash", "-K", "MAIL_DIR=/nonexistent", name)
 	if err != nil {
 		t.Fatalf("useradd %s: %v: %s", name, err, out)
 	}
 	// A new account is locked ("!"), and sshd refuses locked accounts even
 	// for key logins: "*" means no password, not locked.
-	if out, err := exec.Command("/usr/sbin/usermod", "-p", "*", name).CombinedOutput(); err != nil {
+	if out, err := accountTool("/usr/sbin/usermod", "-p", "*", name); err != nil {
 		t.Fatalf("usermod %s: %v: %s", name, err, out)
 	}
 	pw, err := user.Lookup(name)
@@ -279,6 +312,20 @@ func (s *Server) AddUser(t testing.TB) *User {
 	s.users = append(s.users, u)
 	s.mu.Unlock()
 	return u
+}
+
+// accountTool runs useradd, usermod or userdel, again while another
+// process holds the password database's lock ("cannot lock /etc/passwd;
+// try again later"): other tests on this host add and remove users too.
+func accountTool(path string, args ...string) ([]byte, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := exec.Command(path, args...).CombinedOutput()
+		if err == nil || !bytes.Contains(bytes.ToLower(out), []byte("lock")) || time.Now().After(deadline) {
+			return out, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Root returns the root account as a test user; root's sessions are
@@ -346,7 +393,7 @@ func (u *User) remove(t testing.TB) {
 			"--clear-groups", "/bin/kill", "-KILL", "-1").Run()
 		time.Sleep(50 * time.Millisecond)
 	}
-	if out, err := exec.Command("/usr/sbin/userdel", "-r", "-f", u.Name).CombinedOutput(); err != nil {
+	if out, err := accountTool("/usr/sbin/userdel", "-r", "-f", u.Name); err != nil {
 		t.Logf("userdel %s: %v: %s", u.Name, err, out)
 	}
 }

@@ -82,6 +82,11 @@ func buildGlibcProg(t *testing.T) string {
 	}
 	cc, err := exec.LookPath("gcc")
 	if err != nil {
+		// Under make check the ABI cross-check must not vanish quietly
+		// on a machine without a compiler (make deps installs gcc).
+		if os.Getenv("SSHKICK_E2E") == "require" {
+			t.Fatal("gcc not installed: the glibc layout cross-check needs it (make deps installs it)")
+		}
 		t.Skip("gcc not installed")
 	}
 	dir := t.TempDir()
