@@ -150,7 +150,8 @@ func NewRoot(f *Factory) *cobra.Command {
 terminal, consoles, multiplexer panes — from utmp, /proc and logind together,
 and warns or ends them safely.
 
-With no command it lists sessions, like 'sshkick list'.`,
+With no command it lists sessions, like 'sshkick list'. Manual pages:
+sshkick(8), one per command (sshkick-kick(8)…) and sshkick-policy.toml(5).`,
 		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -166,7 +167,6 @@ With no command it lists sessions, like 'sshkick list'.`,
 	root.SetErr(ios.Err)
 	root.SetIn(ios.In)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.CompletionOptions.HiddenDefaultCmd = true
 
 	list := newListCmd(f, nil)
 	root.AddCommand(list, newKickCmd(f, nil), newMsgCmd(f, nil))
@@ -177,17 +177,39 @@ With no command it lists sessions, like 'sshkick list'.`,
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	}
+	setupCompletion(root)
 	return root
 }
 
-// Version is set at build time (-ldflags "-X …/cli.Version=1.2.3");
-// otherwise the module version or VCS revision from the build info is used.
-var Version = ""
+// Version, Commit and Date are stamped at build time (make package):
+//
+//	-ldflags "-X github.com/sshkick/sshkick/internal/cli.Version=1.2.3
+//	          -X github.com/sshkick/sshkick/internal/cli.Commit=0123abcd…
+//	          -X github.com/sshkick/sshkick/internal/cli.Date=2026-12-02T18:00:00Z"
+//
+// Without Version, the module version or VCS revision from the build info
+// is used, else "devel".
+var Version, Commit, Date string
 
 func version() string {
-	if Version != "" {
-		return Version
+	v := Version
+	if v == "" {
+		v = buildInfoVersion()
 	}
+	var extra []string
+	if Commit != "" {
+		extra = append(extra, "commit "+Commit)
+	}
+	if Date != "" {
+		extra = append(extra, "built "+Date)
+	}
+	if len(extra) > 0 {
+		v += " (" + strings.Join(extra, ", ") + ")"
+	}
+	return v
+}
+
+func buildInfoVersion() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v := bi.Main.Version; v != "" && v != "(devel)" {
 			return v
