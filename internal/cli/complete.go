@@ -9,12 +9,25 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sshkick/sshkick/internal/engine"
 	"github.com/sshkick/sshkick/internal/sanitize"
 	"github.com/sshkick/sshkick/internal/session"
 )
 
-// completionDiscover finds the sessions that Tab offers; tests replace it.
-var completionDiscover = session.Discover
+// completionDiscover finds the sessions that Tab offers, through the
+// engine; tests replace it.
+var completionDiscover = func(ctx context.Context, o session.Options) (*session.Result, error) {
+	e, err := engine.NewSystem(engine.SystemOptions{UtmpPath: o.UtmpPath})
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	snap, err := e.Sessions(ctx, engine.Query{})
+	if err != nil {
+		return nil, err
+	}
+	return &session.Result{Sessions: snap.Raw()}, nil
+}
 
 // completionTimeout bounds one Tab press: a hung logind must not hang the
 // admin's shell.
@@ -101,9 +114,6 @@ func sessionCompletions(cmd *cobra.Command, args []string, toComplete string, se
 	res, err := completionDiscover(ctx, opts)
 	if err != nil || res == nil {
 		return nil
-	}
-	if res.Logind != nil {
-		res.Logind.Close()
 	}
 	seen := map[string]bool{}
 	for _, a := range args {
