@@ -4,7 +4,8 @@ import (
 	"bufio"
 	"io"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/sshkick/sshkick/internal/sanitize"
 )
 
 // table writes rows aligned in columns two spaces apart, the last column
@@ -21,7 +22,7 @@ type table struct {
 func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
 
 // displayWidth is how many terminal columns s takes.
-func displayWidth(s string) int { return utf8.RuneCountInString(s) }
+func displayWidth(s string) int { return sanitize.Width(s) }
 
 func (t *table) write(w io.Writer) error {
 	var widths []int

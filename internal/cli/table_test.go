@@ -28,3 +28,18 @@ func TestTableFitsTerminalWidth(t *testing.T) {
 		t.Errorf("cut without a terminal: %q", b.String())
 	}
 }
+
+// TestTableDisplayWidth: fullwidth characters take two columns and
+// combining marks none; the next column still starts in one place.
+func TestTableDisplayWidth(t *testing.T) {
+	tb := &table{}
+	tb.add("ｆｕｌｌ", "x")
+	tb.add("e\u0301e", "y")
+	tb.add("ascii", "z")
+	var b strings.Builder
+	tb.write(&b)
+	want := "ｆｕｌｌ  x\ne\u0301e        y\nascii     z\n"
+	if b.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+}

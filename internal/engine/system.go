@@ -10,7 +10,6 @@ import (
 
 	"github.com/sshkick/sshkick/internal/audit"
 	"github.com/sshkick/sshkick/internal/kick"
-	"github.com/sshkick/sshkick/internal/logind"
 	"github.com/sshkick/sshkick/internal/session"
 	"github.com/sshkick/sshkick/internal/termmsg"
 )
@@ -121,17 +120,26 @@ func (c *userCache) lookupUID(uid int) (string, int, bool) {
 	return e.name, e.gid, e.ok
 }
 
-// systemDiscoverer is discovery of the running system, keeping the logind
-// connection of the last snapshot for kicks.
+// systemDiscoverer is discovery of the running system: a long-lived
+// session.Discoverer, which keeps its logind connection (for kicks too)
+// and reconnects when the bus goes away.
 type systemDiscoverer struct {
-	o      SystemOptions
-	env    Env
-	mu     sync.Mutex
-	logind *logind.Client
+	o SystemOptions
+	d *session.Discoverer
 }
 
 func newSystemDiscoverer(o SystemOptions, env Env) *systemDiscoverer {
-	return &systemDiscoverer{o: o, env: env}
+	so := session.Options{UtmpPath: o.UtmpPath, ProcRoot: o.ProcRoot, DevRoot: o.DevRoot, NoLogind: o.NoLogind}
+	if env.LookupUser != nil && env.LookupUID != nil {
+		so.UserID = func(name string) (int, bool) { uid, _, ok := env.LookupUser(name); return uid, ok }
+		so.UserName = func(uid int) string {
+			if n, _, ok := env.LookupUID(uid); ok {
+				return n
+			}
+			return strconv.Itoa(uid)
+		}
+	}
+	return &systemDiscoverer{o: o, d: session.NewDiscoverer(so)}
 }
 
 // NewSystemDiscoverer is discovery of the running system (or of fixture
@@ -147,27 +155,11 @@ func NewSystemDiscoverer(o SystemOptions, env Env) Discoverer {
 }
 
 func (d *systemDiscoverer) Discover(ctx context.Context) (*session.Result, error) {
-	so := session.Options{UtmpPath: d.o.UtmpPath, ProcRoot: d.o.ProcRoot, DevRoot: d.o.DevRoot, NoLogind: d.o.NoLogind}
-	if d.env.LookupUser != nil && d.env.LookupUID != nil {
-		so.UserID = func(name string) (int, bool) { uid, _, ok := d.env.LookupUser(name); return uid, ok }
-		so.UserName = func(uid int) string {
-			if n, _, ok := d.env.LookupUID(uid); ok {
-				return n
-			}
-			return strconv.Itoa(uid)
-		}
-	}
-	res, err := session.Discover(ctx, so)
+	res, err := d.d.Discover(ctx)
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.logind != nil {
-		d.logind.Close()
-	}
-	d.logind = res.Logind
-	res.Logind = nil
+	res.Logind = nil // the Discoverer's: Logind() hands it to kicks
 	return res, nil
 }
 
@@ -181,24 +173,13 @@ func (d *systemDiscoverer) LastInput(s *session.Session) (time.Time, bool) {
 }
 
 func (d *systemDiscoverer) Logind() kick.Logind {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.logind == nil {
-		return nil
-	}
-	return d.logind
-}
-
-func (d *systemDiscoverer) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.logind != nil {
-		err := d.logind.Close()
-		d.logind = nil
-		return err
+	if c := d.d.Logind(); c != nil {
+		return c
 	}
 	return nil
 }
+
+func (d *systemDiscoverer) Close() error { return d.d.Close() }
 
 // pidfdSignaller is the kick package.
 type pidfdSignaller struct{ procRoot string }

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mattn/go-runewidth"
 )
 
 const hexDigits = "0123456789abcdef"
@@ -31,9 +33,21 @@ const hexDigits = "0123456789abcdef"
 // terminal unchanged: unicode.IsPrint, minus U+FFFD. unicode.IsPrint excludes the categories Cc (C0, C1),
 // Cf (bidi controls, zero-width characters, U+FEFF), Co (private use),
 // Cs (surrogates), Cn (unassigned), Zl, Zp and Zs other than U+0020.
+//
+// Fillers that print as blank space without being spaces (Hangul fillers
+// U+3164, U+115F, U+1160, U+FFA0; U+2800 braille blank) are not printable
+// either: a user name made of them looks empty in a table.
 func printableRune(r rune) bool {
-	return r != utf8.RuneError && unicode.IsPrint(r)
+	switch r {
+	case utf8.RuneError, 0x3164, 0x115F, 0x1160, 0xFFA0, 0x2800:
+		return false
+	}
+	return unicode.IsPrint(r)
 }
+
+// Width is the number of terminal columns s takes (East Asian wide runes
+// count 2, combining marks 0), for aligning tables of Field output.
+func Width(s string) int { return runewidth.StringWidth(s) }
 
 // appendByteEscape appends `\xNN`.
 func appendByteEscape(dst []byte, c byte) []byte {
@@ -66,7 +80,9 @@ func appendRuneEscape(dst []byte, r rune) []byte {
 //
 // Because a literal backslash is escaped too, the output is unambiguous.
 // Field returns s itself, without allocating, when s needs no escaping.
-// Field does not bound the length.
+// Field does not bound the length. It is not idempotent: its own escapes
+// start with a backslash, which a second pass escapes again (`\x1b` becomes
+// `\\x1b`); sanitize once, at the boundary where a value is printed.
 func Field(s string) string {
 	for i := 0; i < len(s); {
 		// 8 bytes at a time while they are all clean ASCII.
@@ -85,7 +101,7 @@ func Field(s string) string {
 			return fieldSlow(s, i)
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if !printableRune(r) {
+		if !printableRune(r) || (i == 0 && unicode.Is(unicode.M, r)) {
 			return fieldSlow(s, i)
 		}
 		i += size
@@ -151,9 +167,11 @@ func fieldSlow(s string, i int) string {
 		switch {
 		case r == utf8.RuneError && size <= 1:
 			b.Write(appendByteEscape(esc[:0], c))
-		case printableRune(r):
+		case printableRune(r) && !(i == 0 && unicode.Is(unicode.M, r)):
 			b.WriteString(s[i : i+size])
 		default:
+			// A combining mark standing alone at the start would join
+			// whatever the table printed before it.
 			b.Write(appendRuneEscape(esc[:0], r))
 		}
 		i += size

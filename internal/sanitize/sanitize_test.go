@@ -473,3 +473,27 @@ func BenchmarkMessage(b *testing.B) {
 		_ = Message(in, 0, 0)
 	}
 }
+
+// Table alignment (issue 8 item 10): fillers and a leading combining mark
+// are escaped; Width counts columns.
+func TestFieldFillersAndWidth(t *testing.T) {
+	for in, want := range map[string]string{
+		"\u3164":    `\u3164`,
+		"a\u115Fb":  `a\u115fb`,
+		"\u1160":    `\u1160`,
+		"\uFFA0x":   `\uffa0x`,
+		"\u0301abc": `\u0301abc`,
+		"e\u0301":   "e\u0301", // a mark after its letter is kept
+		"\u2800":    `\u2800`,
+		"rооt":      "rооt",
+	} {
+		if got := Field(in); got != want {
+			t.Errorf("Field(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]int{"abc": 3, "日本": 4, "e\u0301": 1, "": 0, "ｆｕｌｌ": 8} {
+		if got := Width(in); got != want {
+			t.Errorf("Width(%q) = %d, want %d", in, got, want)
+		}
+	}
+}

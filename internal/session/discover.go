@@ -50,6 +50,9 @@ func (o *Options) defaults() {
 	if o.DevRoot == "" {
 		o.DevRoot = "/dev"
 	}
+	if o.Now.IsZero() && o.Clock != nil {
+		o.Now = o.Clock()
+	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
@@ -66,8 +69,33 @@ type Result struct {
 	Logind *logind.Client
 }
 
-// Discover reads utmp, /proc and logind and joins them.
+// Discover reads utmp, /proc and logind and joins them. The caller closes
+// Result.Logind; a daemon uses a Discoverer instead.
 func Discover(ctx context.Context, o Options) (*Result, error) {
+	return discover(ctx, o, connectOnce)
+}
+
+// connectOnce connects to logind for one discovery.
+func connectOnce(ctx context.Context) ([]logind.Session, *logind.Client, []string) {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	c, err := logind.Connect(cctx)
+	cancel()
+	switch {
+	case err == nil:
+		sessions, err := c.Sessions(ctx)
+		if err != nil {
+			return nil, c, []string{fmt.Sprintf("logind did not list its sessions (%v); sessions are listed from utmp and /proc", err)}
+		}
+		return sessions, c, nil
+	case errors.Is(err, logind.ErrUnavailable):
+		// No logind here: utmp and /proc carry on.
+		return nil, nil, nil
+	default:
+		return nil, nil, []string{fmt.Sprintf("cannot reach logind (%v); sessions are listed from utmp and /proc", err)}
+	}
+}
+
+func discover(ctx context.Context, o Options, list func(context.Context) ([]logind.Session, *logind.Client, []string)) (*Result, error) {
 	o.defaults()
 	res := &Result{}
 	in := Input{Now: o.Now}
@@ -91,22 +119,9 @@ func Discover(ctx context.Context, o Options) (*Result, error) {
 	res.Proc, in.Proc = snap, snap
 
 	if !o.NoLogind {
-		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		c, err := logind.Connect(cctx)
-		cancel()
-		switch {
-		case err == nil:
-			sessions, err := c.Sessions(ctx)
-			if err != nil {
-				res.Notes = append(res.Notes, fmt.Sprintf("logind did not list its sessions (%v); sessions are listed from utmp and /proc", err))
-			}
-			in.Logind = sessions
-			res.Logind = c
-		case errors.Is(err, logind.ErrUnavailable):
-			// No logind here: utmp and /proc carry on.
-		default:
-			res.Notes = append(res.Notes, fmt.Sprintf("cannot reach logind (%v); sessions are listed from utmp and /proc", err))
-		}
+		sessions, c, notes := list(ctx)
+		in.Logind, res.Logind = sessions, c
+		res.Notes = append(res.Notes, notes...)
 	}
 
 	peers := &peerFinder{root: o.ProcRoot, snap: snap}
