@@ -3,19 +3,33 @@
 GO ?= go
 SHELL := /bin/bash
 
-.PHONY: check deps fmt vet test build bench clean
+.PHONY: check deps fmt vet test build bench clean package package-reproducible
 
 check: deps fmt vet test
 
 build:
 	$(GO) build -o sshkick ./cmd/sshkick
 
+# dist/sshkick_VERSION_{amd64,arm64}.deb and .rpm (nfpm; see packaging/build.sh).
+# VERSION, SOURCE_DATE_EPOCH and ARCHES may be set; the defaults come from git.
+package:
+	GO=$(GO) bash packaging/build.sh dist
+
+# Build the packages twice from this commit and compare them byte for byte.
+package-reproducible:
+	@set -e; a=$$(mktemp -d); b=$$(mktemp -d); trap 'rm -rf "$$a" "$$b"' EXIT; \
+	GO=$(GO) bash packaging/build.sh "$$a" >/dev/null; GO=$(GO) bash packaging/build.sh "$$b" >/dev/null; \
+	(cd "$$a" && sha256sum *) | tee /dev/stderr | diff - <(cd "$$b" && sha256sum *) \
+	  && echo "package: the two builds are byte-identical"
+
 # The end-to-end suite needs a real OpenSSH server, dbus-daemon (fake logind),
-# who/w (coreutils/procps), tmux (panes), setpriv and useradd.
+# who/w (coreutils/procps), tmux (panes), setpriv and useradd; the install
+# test (e2e/install) needs debootstrap, zstd, lintian, rpm and man-db.
 deps:
 	@missing=""; \
 	for b in /usr/sbin/sshd:openssh-server /usr/bin/dbus-daemon:dbus-daemon /usr/bin/who:coreutils \
-	         /usr/bin/w:procps /usr/bin/tmux:tmux /usr/bin/setpriv:util-linux /usr/sbin/useradd:passwd /usr/bin/ssh:openssh-client /usr/bin/ssh-keygen:openssh-client; do \
+	         /usr/bin/w:procps /usr/bin/tmux:tmux /usr/bin/setpriv:util-linux /usr/sbin/useradd:passwd /usr/bin/ssh:openssh-client /usr/bin/ssh-keygen:openssh-client \
+	         /usr/sbin/debootstrap:debootstrap /usr/bin/zstd:zstd /usr/bin/lintian:lintian /usr/bin/rpm:rpm /usr/bin/man:man-db; do \
 	  [ -x "$${b%%:*}" ] || missing="$$missing $${b##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -43,3 +57,4 @@ bench:
 
 clean:
 	rm -f sshkick
+	rm -rf dist
