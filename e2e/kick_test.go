@@ -474,10 +474,7 @@ func TestKickAllProcessesForkStorm(t *testing.T) {
 		t.Fatal(err)
 	}
 	go storm.Wait()
-	deadline := time.Now().Add(15 * time.Second)
-	for len(alice.Pids()) < 100 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	sshdtest.Poll(15*time.Second, func() bool { return len(alice.Pids()) >= 100 })
 	if n := len(alice.Pids()); n < 100 {
 		t.Fatalf("the storm reached only %d processes", n)
 	}
@@ -487,9 +484,7 @@ func TestKickAllProcessesForkStorm(t *testing.T) {
 	}
 	// Exits the kick reported may still be in progress: wait for them,
 	// with a deadline that only a survivor reaches.
-	for deadline := time.Now().Add(30 * time.Second); len(alice.Pids()) > 0 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
+	sshdtest.Poll(30*time.Second, func() bool { return len(alice.Pids()) == 0 })
 	if pids := alice.Pids(); len(pids) != 0 {
 		t.Fatalf("%d processes of alice survived --all-processes: %v", len(pids), pids)
 	}
@@ -530,10 +525,7 @@ func TestKickConfirmAndNoUtmp(t *testing.T) {
 		out := &sshdtest.Buffer{}
 		done := make(chan struct{})
 		go func() { io.Copy(out, ptmx); close(done) }()
-		deadline := time.Now().Add(15 * time.Second)
-		for !bytes.Contains(out.Bytes(), []byte("[y/N]")) && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
+		sshdtest.Poll(15*time.Second, func() bool { return bytes.Contains(out.Bytes(), []byte("[y/N]")) })
 		ptmx.Write([]byte(reply + "\n"))
 		cmd.Wait()
 		ptmx.Close()

@@ -35,18 +35,14 @@ func whoLineOf(t *testing.T, s *sshdtest.Server, user string) whoLine {
 // logout record.
 func waitLoggedOut(t *testing.T, s *sshdtest.Server, line string) bool {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		shown := false
+	return sshdtest.Poll(30*time.Second, func() bool {
 		for _, w := range whoU(t, s.Utmp) {
-			shown = shown || w.line == line
+			if w.line == line {
+				return false
+			}
 		}
-		if !shown {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return false
+		return true
+	})
 }
 
 // alive proves a session's shell still runs after something that must

@@ -57,16 +57,7 @@ func startWatch(t *testing.T, args ...string) (*exec.Cmd, *lockedBuf) {
 	return cmd, logs
 }
 
-func waitUntil(d time.Duration, f func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if f() {
-			return true
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return f()
-}
+func waitUntil(d time.Duration, f func() bool) bool { return sshdtest.Poll(d, f) }
 
 func ttyTimes(t *testing.T, tty string) (atime, mtime time.Time) {
 	var st syscall.Stat_t

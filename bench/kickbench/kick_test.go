@@ -66,12 +66,8 @@ func BenchmarkKickVsPkill(b *testing.B) {
 			})
 		}
 		wg.Wait()
-		deadline := time.Now().Add(60 * time.Second)
-		for countComm(u, "sleep") < n {
-			if time.Now().After(deadline) {
-				b.Fatalf("only %d of %d sessions came up", countComm(u, "sleep"), n)
-			}
-			time.Sleep(20 * time.Millisecond)
+		if !sshdtest.Poll(60*time.Second, func() bool { return countComm(u, "sleep") >= n }) {
+			b.Fatalf("only %d of %d sessions came up", countComm(u, "sleep"), n)
 		}
 		return sess
 	}
@@ -81,12 +77,8 @@ func BenchmarkKickVsPkill(b *testing.B) {
 				b.Fatalf("a session did not end")
 			}
 		}
-		deadline := time.Now().Add(60 * time.Second)
-		for len(u.Pids()) > 0 {
-			if time.Now().After(deadline) {
-				b.Fatalf("processes of %s left: %v", u.Name, u.Pids())
-			}
-			time.Sleep(2 * time.Millisecond)
+		if !sshdtest.Poll(60*time.Second, func() bool { return len(u.Pids()) == 0 }) {
+			b.Fatalf("processes of %s left: %v", u.Name, u.Pids())
 		}
 	}
 	var tk, tp, own []time.Duration
@@ -138,19 +130,17 @@ func BenchmarkKickOneLatency(b *testing.B) {
 		if !x.WaitFor("up-42", 30*time.Second) {
 			b.Fatalf("the shell did not answer: %q", x.Out.Bytes())
 		}
-		deadline := time.Now().Add(30 * time.Second)
 		var tty string
-		for tty == "" {
+		if !sshdtest.Poll(30*time.Second, func() bool {
 			out := string(x.Out.Bytes())
 			if i := strings.Index(out, "/dev/pts/"); i >= 0 {
 				if f := strings.Fields(out[i+len("/dev/"):]); len(f) > 0 {
 					tty = f[0]
 				}
 			}
-			if time.Now().After(deadline) {
-				b.Fatalf("no tty in %q", out)
-			}
-			time.Sleep(time.Millisecond)
+			return tty != ""
+		}) {
+			b.Fatalf("no tty in %q", x.Out.Bytes())
 		}
 		return x, tty, userSSHD(u, tty)
 	}
@@ -188,9 +178,8 @@ func BenchmarkKickOneLatency(b *testing.B) {
 		}
 		th = append(th, time.Since(start))
 		b.StopTimer()
-		deadline := time.Now().Add(60 * time.Second)
-		for len(u.Pids()) > 0 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
+		if !sshdtest.Poll(60*time.Second, func() bool { return len(u.Pids()) == 0 }) {
+			b.Fatalf("processes of %s left after kill -HUP: %v", u.Name, u.Pids())
 		}
 		b.StartTimer()
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sshkick/sshkick/internal/proc"
 	"github.com/sshkick/sshkick/internal/session"
+	"github.com/sshkick/sshkick/internal/sshdtest"
 )
 
 // lowFDLimit sets this process's descriptor limit to n for the test.
@@ -32,11 +33,12 @@ func lowFDLimit(t *testing.T, n uint64) {
 func sidProcs(t *testing.T, sid, n int) []session.Member {
 	t.Helper()
 	var ms []session.Member
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	var scanErr error
+	ok := sshdtest.Poll(60*time.Second, func() bool {
 		snap, err := proc.Scan("/proc")
 		if err != nil {
-			t.Fatal(err)
+			scanErr = err
+			return true
 		}
 		ms = ms[:0]
 		for _, p := range snap.Procs {
@@ -48,14 +50,15 @@ func sidProcs(t *testing.T, sid, n int) []session.Member {
 				ms = append(ms, session.Member{Ident: p.Ident(), UID: p.UID, SID: p.SID, TTY: p.TTY, Comm: p.Comm, Role: role})
 			}
 		}
-		if len(ms) >= n {
-			return ms
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session %d has %d processes, want %d", sid, len(ms), n)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return len(ms) >= n
+	})
+	if scanErr != nil {
+		t.Fatal(scanErr)
 	}
+	if !ok {
+		t.Fatalf("session %d has %d processes, want %d", sid, len(ms), n)
+	}
+	return ms
 }
 
 // TestKickManyProcessesFewDescriptors: a session of 2,000 processes and
