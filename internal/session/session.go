@@ -74,6 +74,10 @@ const (
 	// RoleServer is a multiplexer or mosh server that utmp names for a
 	// pane: it serves other panes and sessions too, so kick never signals it.
 	RoleServer Role = "server"
+	// RoleScope is a process kick found in the session's logind scope
+	// (cgroup) that discovery had not listed: only root can put a process
+	// into a session's scope, so it is the session's.
+	RoleScope Role = "scope"
 )
 
 // Session is one login session. Its published JSON form (README, "JSON
