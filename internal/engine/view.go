@@ -19,17 +19,20 @@ func clean(s string) string { return sanitize.Field(s) }
 
 // Session is the published form of one session (README, "JSON keys").
 type Session struct {
-	ID          string   `json:"id"`
-	User        string   `json:"user"`
-	UID         int      `json:"uid"`
-	TTY         string   `json:"tty"`
-	Host        string   `json:"host"`
-	Addr        string   `json:"addr"`
-	Port        int      `json:"port"`
-	HostSource  string   `json:"host_source"`
-	Verified    bool     `json:"host_verified"`
-	Login       *string  `json:"login"`
-	IdleSeconds *int64   `json:"idle_seconds"`
+	ID          string  `json:"id"`
+	User        string  `json:"user"`
+	UID         int     `json:"uid"`
+	TTY         string  `json:"tty"`
+	Host        string  `json:"host"`
+	Addr        string  `json:"addr"`
+	Port        int     `json:"port"`
+	HostSource  string  `json:"host_source"`
+	Verified    bool    `json:"host_verified"`
+	Login       *string `json:"login"`
+	IdleSeconds *int64  `json:"idle_seconds"`
+	// IdleSource: "tty" (terminal atime), "logind" (its idle hint), or
+	// "" when idle_seconds is null.
+	IdleSource  string   `json:"idle_source"`
 	PID         int      `json:"pid"`
 	Kind        string   `json:"kind"`
 	Stale       bool     `json:"stale"`
@@ -47,7 +50,7 @@ type Session struct {
 func viewSession(s *session.Session) Session {
 	v := Session{
 		ID: clean(s.ID), User: clean(s.User), UID: s.UID, TTY: clean(s.TTY), Host: clean(s.Host), Addr: clean(s.Addr),
-		Port: s.Port, HostSource: s.HostSource, Verified: s.HostVerified, IdleSeconds: s.IdleSeconds, PID: s.PID, Kind: clean(string(s.Kind)), Stale: s.Stale,
+		Port: s.Port, HostSource: s.HostSource, Verified: s.HostVerified, IdleSeconds: s.IdleSeconds, IdleSource: s.IdleSource, PID: s.PID, Kind: clean(string(s.Kind)), Stale: s.Stale,
 		StaleReason: clean(s.StaleReason), Sources: s.Sources, Command: clean(s.Command),
 		Processes: s.Processes, PIDs: s.PIDs, LogindID: clean(s.LogindID), LoginTime: s.Login,
 	}
