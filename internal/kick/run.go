@@ -215,6 +215,15 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 	for _, h := range r.all {
 		r.handles[h.Member.Ident] = h
 	}
+	if len(first)+len(logout)+len(last) == 0 && r.scopeDir != "" && !o.DryRun && !o.NoEscalate {
+		// Only the scope is left (a closing session: tmux, jobs): it is
+		// settled, or ended, after the sweep (finishScopes).
+		if o.EndMultiplexers && o.Logind != nil {
+			err := o.Logind.KillSession(ctx, s.LogindID, "all", syscall.Signal(o.Signal))
+			r.action("logind", "session "+s.LogindID, o.Signal, err)
+		}
+		return r
+	}
 	if len(first)+len(logout)+len(last) == 0 {
 		if len(r.oc.Kept) > 0 && len(r.oc.Refused) == 0 {
 			r.oc.Result, r.oc.Reason = Refused, "only multiplexer servers kept on purpose are left in the session: --end-multiplexers ends them"
@@ -302,6 +311,18 @@ func (r *runner) finish() {
 		r.oc.Took = time.Since(r.start)
 	}()
 	if r.oc.Result != "" {
+		return
+	}
+	if len(r.all) == 0 && len(r.oc.Actions) == 0 && len(r.scopeLeft) == 0 {
+		// Nothing was signalled: a scope that held only what is kept.
+		switch {
+		case len(r.oc.Kept) > 0:
+			r.oc.Result, r.oc.Reason = Refused, "only multiplexer servers kept on purpose are left in the session: --end-multiplexers ends them"
+		case len(r.oc.Refused) > 0:
+			r.oc.Result, r.oc.Reason = Refused, "no process of the session could be verified"
+		default:
+			r.oc.Result, r.oc.Reason = Ended, "the session had already ended"
+		}
 		return
 	}
 	for _, h := range r.all {

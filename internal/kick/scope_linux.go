@@ -245,7 +245,11 @@ func (r *runner) settleScope() {
 		if err != nil {
 			return // the scope is gone: logind removed it once it emptied
 		}
-		var hs []*Handle
+		type found struct {
+			h *Handle
+			p *proc.Process
+		}
+		var in []found
 		for _, pid := range pids {
 			if pid == os.Getpid() {
 				continue
@@ -259,6 +263,17 @@ func (r *runner) settleScope() {
 				r.oc.Refused = append(r.oc.Refused, Refusal{PID: pid, Reason: err.Error()})
 				continue
 			}
+			in = append(in, found{h, p})
+			// A server discovery did not list (it started after the
+			// listing, or left the login's tree) is still a server.
+			if !r.o.EndMultiplexers && !r.keptIdent[p.Ident()] && multiplexerServer(r.o.ProcRoot, h.Member) {
+				r.keptIdent[p.Ident()] = true
+				r.keep(p.PID, p.Comm, fmt.Sprintf("%s server started in this session: kept (detached panes survive a logout); --end-multiplexers ends it", p.Comm))
+			}
+		}
+		var hs []*Handle
+		for _, f := range in {
+			h, p := f.h, f.p
 			if r.keptByAncestry(p) {
 				if !r.keptIdent[p.Ident()] {
 					r.keptIdent[p.Ident()] = true

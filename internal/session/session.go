@@ -993,9 +993,12 @@ func (j *joiner) fromLogind() {
 		if l.RemoteHost != "" {
 			s.HostSource, s.HostVerified = HostLogind, true
 		}
-		if dev, ok := proc.TTYDevice(l.TTY); ok {
+		if dev, ok := proc.TTYDevice(l.TTY); ok && l.State != "closing" {
 			s.TTYDev = dev
 		} else {
+			// A closing session's login is gone (what is left is what it
+			// started: tmux, nohup jobs): its terminal is free, and may
+			// already be another login's.
 			s.TTY = ""
 		}
 		switch {
