@@ -311,3 +311,71 @@ func slicesContain(xs []int, x int) bool {
 	}
 	return false
 }
+
+// With logind stopped (and masked, so that the bus cannot start it
+// again), list goes on from utmp and /proc and says so once, and a kick
+// still ends a session through verified pidfds. Once logind is back, its
+// sessions are listed from it again.
+func TestLogindStopped(t *testing.T) {
+	h := need(t)
+	u, other := h.AddUser(t), h.AddUser(t)
+	c := h.SSH(t, u, true, "sleep 3651")
+	o := h.SSH(t, other, true, "sleep 3652")
+	s := waitSessions(t, h, u, 1, func(s session) bool { return s.Command == "sleep 3651" })[0]
+	waitSessions(t, h, other, 1, func(s session) bool { return s.Command == "sleep 3652" })
+	restart := func() {
+		h.Exec(t, "systemctl", "unmask", "--runtime", "systemd-logind")
+		h.Exec(t, "systemctl", "start", "systemd-logind")
+	}
+	t.Cleanup(restart)
+	for _, cmd := range [][]string{{"systemctl", "mask", "--runtime", "systemd-logind"}, {"systemctl", "stop", "systemd-logind"}} {
+		if r := h.Exec(t, cmd...); r.Code != 0 {
+			t.Fatalf("%v: %s %s", cmd, r.Stdout, r.Stderr)
+		}
+	}
+	r := h.Sshkick(t, "list", "--json")
+	if r.Code != 0 {
+		t.Fatalf("list with logind stopped: exit %d %s", r.Code, r.Stderr)
+	}
+	n := 0
+	for _, line := range strings.Split(r.Stderr, "\n") {
+		if strings.Contains(line, "logind") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("list with logind stopped: want one note about logind on stderr, got %d:\n%s", n, r.Stderr)
+	}
+	var all []session
+	if err := json.Unmarshal([]byte(r.Stdout), &all); err != nil {
+		t.Fatal(err)
+	}
+	var found *session
+	for i := range all {
+		if all[i].User == u.Name && all[i].TTY == s.TTY {
+			found = &all[i]
+		}
+	}
+	if found == nil || has(found.Sources, "logind") || !has(found.Sources, "utmp") || found.Stale {
+		t.Fatalf("with logind stopped, want %s's session on %s from utmp and /proc:\n%s", u.Name, s.TTY, dump(all))
+	}
+	rep := kick(t, h, 0, s.TTY)
+	if len(rep.Sessions) != 1 || rep.Sessions[0].Result != "ended" || len(rep.Sessions[0].Signals) == 0 {
+		t.Fatalf("kick with logind stopped: %s", dump(rep))
+	}
+	if !c.Ended(waitLong) {
+		t.Fatal("the client is still connected after a kick with logind stopped")
+	}
+	restart()
+	waitFor(t, "logind to list "+other.Name+"'s session again", func() (bool, string) {
+		for _, x := range ofUser(list(t, h), other.Name) {
+			if has(x.Sources, "logind") && x.Command == "sleep 3652" {
+				return true, ""
+			}
+		}
+		return false, dump(ofUser(list(t, h), other.Name))
+	})
+	if !o.Running() {
+		t.Fatal("the other user's session ended")
+	}
+}
