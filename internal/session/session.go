@@ -1004,7 +1004,8 @@ func (j *joiner) fromLogind() {
 		switch {
 		case l.Service == "sshd" || l.Remote && strings.HasPrefix(l.Service, "ssh"):
 			s.Kind = SSHNoTTY
-			if s.TTY != "" {
+			if l.TTY != "" {
+				// A closing session keeps the kind of its login.
 				s.Kind = SSH
 			}
 		case strings.HasPrefix(s.TTY, "tty"):

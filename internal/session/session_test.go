@@ -702,7 +702,9 @@ func TestJoinLogind(t *testing.T) {
 		PIDs: []int{5000, 5010, 5011}, LogindID: "c2",
 	}
 	deadView := view{
-		ID: "9", User: "skt-exp1", UID: 1001, TTY: "pts/9", Host: "198.51.100.9", PID: 31337, Kind: SSH,
+		// Closing: the login is gone and its terminal free (maybe
+		// another login's already), so the session claims none.
+		ID: "9", User: "skt-exp1", UID: 1001, TTY: "", Host: "198.51.100.9", PID: 31337, Kind: SSH,
 		Sources: []string{"logind"}, PIDs: []int{}, LogindID: "9",
 	}
 	notty := notty92
