@@ -48,7 +48,12 @@ type kickReport struct {
 		Actions   []action `json:"actions"`
 		Survivors []int    `json:"survivors"`
 	} `json:"users"`
-	Notes []string `json:"notes"`
+	Refused []struct {
+		Target string `json:"target"`
+		Reason string `json:"reason"`
+	} `json:"refused"`
+	Unmatched []string `json:"unmatched"`
+	Notes     []string `json:"notes"`
 }
 
 // kick runs `sshkick kick --json --yes ARGS` in the container and wants
@@ -165,7 +170,7 @@ func TestKickTTY(t *testing.T) {
 		}
 		return false, dump(ofUser(list(t, h), u.Name))
 	})
-	rep = kick(t, h, 0, closing.ID, "--end-multiplexers", "--wait", "2s")
+	rep = kick(t, h, 0, "id:"+closing.ID, "--end-multiplexers", "--wait", "2s")
 	if len(rep.Sessions) != 1 || rep.Sessions[0].Result != "ended" {
 		t.Fatalf("kick %s --end-multiplexers: %s", closing.ID, dump(rep))
 	}
@@ -278,7 +283,9 @@ func TestKickNoTTY(t *testing.T) {
 	e := h.SSH(t, u, false, "sleep 3641")
 	ss := waitSessions(t, h, u, 2, func(s session) bool { return s.Command == "sleep 3641" || s.Command == "" })
 	for _, s := range ss {
-		rep := kick(t, h, 0, s.ID)
+		// id: because a logind id may also be a PID of another session
+		// (both are small numbers in the container), which is refused.
+		rep := kick(t, h, 0, "id:"+s.ID)
 		if len(rep.Sessions) != 1 || rep.Sessions[0].Result != "ended" {
 			t.Fatalf("kick %s: %s", s.ID, dump(rep))
 		}

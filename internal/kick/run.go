@@ -317,7 +317,8 @@ func (r *runner) finish() {
 		// Nothing was signalled: a scope that held only what is kept.
 		switch {
 		case len(r.oc.Kept) > 0:
-			r.oc.Result, r.oc.Reason = Refused, "only multiplexer servers kept on purpose are left in the session: --end-multiplexers ends them"
+			// The login is over; what is left is kept by design.
+			r.oc.Result, r.oc.Reason = Ended, "the login had already ended; only multiplexer servers kept on purpose are left (--end-multiplexers ends them)"
 		case len(r.oc.Refused) > 0:
 			r.oc.Result, r.oc.Reason = Refused, "no process of the session could be verified"
 		default:

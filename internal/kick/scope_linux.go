@@ -123,9 +123,9 @@ func (r *runner) keepMultiplexers(s *session.Session) []session.Member {
 			continue
 		}
 		r.keptIdent[m.Ident] = true
-		reason := fmt.Sprintf("runs under the %s server (pid %d) started in this session: kept, as when the user logs out; --end-multiplexers ends it", srv.Comm, srv.PID)
+		reason := fmt.Sprintf("runs under the multiplexer server %d (%s) started in this session: kept, as a logout keeps it; --end-multiplexers ends it", srv.PID, srv.Comm)
 		if m.PID == srv.PID {
-			reason = fmt.Sprintf("%s server started in this session: kept (detached panes survive a logout); --end-multiplexers ends it", m.Comm)
+			reason = "multiplexer server started in this session: kept, as a logout keeps it; --end-multiplexers ends it"
 		}
 		r.keep(m.PID, m.Comm, reason)
 	}
@@ -268,7 +268,7 @@ func (r *runner) settleScope() {
 			// listing, or left the login's tree) is still a server.
 			if !r.o.EndMultiplexers && !r.keptIdent[p.Ident()] && multiplexerServer(r.o.ProcRoot, h.Member) {
 				r.keptIdent[p.Ident()] = true
-				r.keep(p.PID, p.Comm, fmt.Sprintf("%s server started in this session: kept (detached panes survive a logout); --end-multiplexers ends it", p.Comm))
+				r.keep(p.PID, p.Comm, "multiplexer server started in this session: kept, as a logout keeps it; --end-multiplexers ends it")
 			}
 		}
 		var hs []*Handle
