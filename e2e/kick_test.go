@@ -44,6 +44,18 @@ type kickReport struct {
 			PID    int    `json:"pid"`
 			Reason string `json:"reason"`
 		} `json:"refused"`
+		Scope   string `json:"scope"`
+		Actions []struct {
+			Via    string `json:"via"`
+			Target string `json:"target"`
+			Signal string `json:"signal"`
+			Result string `json:"result"`
+		} `json:"actions"`
+		Kept []struct {
+			PID    int    `json:"pid"`
+			Comm   string `json:"comm"`
+			Reason string `json:"reason"`
+		} `json:"kept"`
 	} `json:"sessions"`
 	Refused []struct {
 		Target string `json:"target"`
@@ -314,7 +326,7 @@ func TestKickRefusals(t *testing.T) {
 	alice, bob := s.AddUser(t), s.AddUser(t)
 	audit := filepath.Join(t.TempDir(), "audit.jsonl")
 	a := s.Login(t, alice, true, "")
-	sess := waitSessions(t, 1, alice.Name, "--utmp", s.Utmp)[0]
+	sess := waitTTYSessions(t, 1, alice.Name, "--utmp", s.Utmp)[0]
 
 	// An unrelated process, and a forged record that names it as alice's
 	// login on her own terminal.

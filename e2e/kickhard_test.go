@@ -103,7 +103,7 @@ func TestKickUnsafeAuditLog(t *testing.T) {
 	s := sshdtest.Start(t)
 	alice := s.AddUser(t)
 	a := s.Login(t, alice, true, "")
-	sess := waitSessions(t, 1, alice.Name, "--utmp", s.Utmp)[0]
+	sess := waitTTYSessions(t, 1, alice.Name, "--utmp", s.Utmp)[0]
 
 	secret := filepath.Join(t.TempDir(), "root-only")
 	if err := os.WriteFile(secret, []byte("root's\n"), 0o600); err != nil {

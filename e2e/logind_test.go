@@ -30,7 +30,7 @@ func TestLogind(t *testing.T) {
 	alice, bob := s.AddUser(t), s.AddUser(t)
 	a := s.Login(t, alice, true, "sleep 621")
 	s.Login(t, bob, false, "sleep 622")
-	sa := waitSessions(t, 1, alice.Name, "--utmp", s.Utmp)[0]
+	sa := waitTTYSessions(t, 1, alice.Name, "--utmp", s.Utmp)[0]
 	sb := waitSessions(t, 1, bob.Name, "--utmp", s.Utmp)[0]
 	// A console login that only logind knows of: its leader is a process
 	// of the test's, on no terminal discovery accepts.
@@ -79,9 +79,12 @@ func TestLogind(t *testing.T) {
 		t.Errorf("a greeter session is listed")
 	}
 
-	// Kick by logind id: logind is asked, pidfds verify.
+	// Kick by logind id with --end-multiplexers: logind is asked to
+	// signal the whole scope, pidfds verify. (Without the flag logind is
+	// not asked: its KillSession would also end the tmux servers a logout
+	// keeps.)
 	audit := filepath.Join(t.TempDir(), "audit.jsonl")
-	r = withBus(t, addr, "kick", "7", "--json", "--utmp", s.Utmp, "--audit-log", audit)
+	r = withBus(t, addr, "kick", "7", "--end-multiplexers", "--json", "--utmp", s.Utmp, "--audit-log", audit)
 	var rep kickReport
 	mustJSON(t, r.stdout, &rep)
 	if r.code != 0 || len(rep.Sessions) != 1 || rep.Sessions[0].Result != "ended" {
@@ -91,7 +94,10 @@ func TestLogind(t *testing.T) {
 	if len(calls) == 0 || calls[0].Method != "KillSession" || calls[0].Args[0] != "7" || calls[0].Args[1] != "all" {
 		t.Errorf("logind calls: %+v", calls)
 	}
-	if !a.Ended(5 * time.Second) {
+	if acts := rep.Sessions[0].Actions; len(acts) == 0 || acts[0].Via != "logind" || acts[0].Target != "session 7" || acts[0].Result != "done" {
+		t.Errorf("the outcome does not say logind was asked: %+v", acts)
+	}
+	if !a.Ended(60 * time.Second) {
 		t.Errorf("alice's session did not end")
 	}
 }

@@ -113,11 +113,24 @@ func ofUser(all []jsonSession, name string) []jsonSession {
 // waitSessions polls `list` until the user has n live sessions.
 func waitSessions(t testing.TB, n int, user string, args ...string) []jsonSession {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	return waitLive(t, n, user, false, args...)
+}
+
+// waitTTYSessions is waitSessions for logins with a terminal: between
+// the shell's start and sshd's utmp record a login is briefly listed
+// without its terminal, as an ssh-notty session.
+func waitTTYSessions(t testing.TB, n int, user string, args ...string) []jsonSession {
+	t.Helper()
+	return waitLive(t, n, user, true, args...)
+}
+
+func waitLive(t testing.TB, n int, user string, tty bool, args ...string) []jsonSession {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var live []jsonSession
 		for _, s := range ofUser(listJSON(t, args...), user) {
-			if !s.Stale && (s.Kind != "ssh" || s.TTY != "") && s.Processes > 0 && hasLeader(s) {
+			if !s.Stale && (s.Kind != "ssh" || s.TTY != "") && (!tty || s.TTY != "") && s.Processes > 0 && hasLeader(s) {
 				live = append(live, s)
 			}
 		}

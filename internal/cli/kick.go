@@ -25,6 +25,7 @@ type kickOptions struct {
 	Kill9        bool
 	Wait         time.Duration
 	NoEscalate   bool
+	EndMux       bool
 	AllProcesses bool
 	DryRun       bool
 	Yes          bool
@@ -81,6 +82,7 @@ none is left. Never for root.`,
 	fs.BoolVarP(&o.Kill9, "kill", "9", false, "kill at once: same as --signal KILL")
 	durationVar(fs, &o.Wait, "wait", 5*time.Second, "how long a session has to end after the first signal before SIGKILL (e.g. 5s, 1m)")
 	fs.BoolVar(&o.NoEscalate, "no-escalate", false, "send the first signal only and report what survived")
+	fs.BoolVar(&o.EndMux, "end-multiplexers", false, "also end tmux/screen servers started from the session, and their panes (kept by default, as a logout keeps them)")
 	fs.BoolVar(&o.AllProcesses, "all-processes", false, "with a user target: also end every other process of that user")
 	fs.BoolVarP(&o.DryRun, "dry-run", "n", false, "print what would be signalled, per process, and signal nothing")
 	fs.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
@@ -109,7 +111,7 @@ func (o *kickOptions) request() (engine.KickRequest, error) {
 	if o.MsgTimeout <= 0 {
 		return engine.KickRequest{}, usagef("--msg-timeout must be positive")
 	}
-	return engine.KickRequest{Targets: o.Args, Filter: flt, Signal: sig, Wait: o.Wait, NoEscalate: o.NoEscalate,
+	return engine.KickRequest{Targets: o.Args, Filter: flt, Signal: sig, Wait: o.Wait, NoEscalate: o.NoEscalate, EndMultiplexers: o.EndMux,
 		AllProcesses: o.AllProcesses, DryRun: o.DryRun, Force: o.Force, Message: o.Message, Delay: o.Delay,
 		MsgTimeout: o.MsgTimeout, AuditLog: o.AuditLog}, nil
 }
@@ -226,6 +228,12 @@ func printKick(ios *IO, r *engine.KickReport) {
 		default:
 			fmt.Fprintf(ios.Out, "%s %s: %s\n", s.Result, who, s.Reason)
 		}
+		for _, a := range s.Actions {
+			fmt.Fprintf(ios.Out, "  %s: SIG%s to %s: %s\n", a.Via, a.Signal, a.Target, a.Result)
+		}
+		for _, k := range s.Kept {
+			fmt.Fprintf(ios.Out, "  kept pid %d (%s): %s\n", k.PID, k.Comm, k.Reason)
+		}
 		for _, rf := range s.Refused {
 			fmt.Fprintf(ios.Out, "  refused pid %d: %s\n", rf.PID, rf.Reason)
 		}
@@ -241,6 +249,9 @@ func printKick(ios *IO, r *engine.KickReport) {
 			fmt.Fprintf(ios.Out, "ended every process of %s (uid %d): %d found, %d round(s), %.2fs\n", u.User, u.UID, len(u.Found), u.Rounds, u.Took.Seconds())
 		default:
 			fmt.Fprintf(ios.Out, "%s: processes of %s (uid %d): %s\n", u.Result, u.User, u.UID, u.Reason)
+		}
+		for _, a := range u.Actions {
+			fmt.Fprintf(ios.Out, "  %s: SIG%s to %s: %s\n", a.Via, a.Signal, a.Target, a.Result)
 		}
 	}
 	if len(r.Leftovers) > 0 {

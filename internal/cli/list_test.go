@@ -197,7 +197,7 @@ func TestListJSON(t *testing.T) {
 		t.Fatalf("%d sessions, want 4", len(raw))
 	}
 	// Every key is always there.
-	base := []string{"id", "user", "uid", "tty", "host", "addr", "port", "login", "idle_seconds", "pid",
+	base := []string{"id", "user", "uid", "tty", "host", "addr", "port", "login", "idle_seconds", "idle_source", "pid",
 		"kind", "stale", "stale_reason", "sources", "command", "processes", "pids", "logind_id", "host_source", "host_verified"}
 	wantKeys := [][]string{base, base, base, base}
 	for i, s := range raw {

@@ -32,6 +32,11 @@ type KickEvent struct {
 	Gone       []kick.Exit         `json:"gone"`
 	Survivors  []int               `json:"survivors"`
 	Refused    []Refusal           `json:"refused"`
+	Scope      string              `json:"scope,omitempty"`
+	Actions    []kick.Action       `json:"actions"`
+	Kept       []kick.Kept         `json:"kept"`
+	// EndMultiplexers: the session's tmux/screen servers were to end too.
+	EndMultiplexers bool `json:"end_multiplexers"`
 	// By is the front end or rule that asked (watch: the policy rule).
 	By string `json:"by,omitempty"`
 }

@@ -34,6 +34,9 @@ type KickRequest struct {
 	// before SIGKILL.
 	Wait       time.Duration
 	NoEscalate bool
+	// EndMultiplexers also ends the tmux/screen servers started from the
+	// sessions (kept by default, as a logout keeps them).
+	EndMultiplexers bool
 	// AllProcesses also ends every other process of the users named.
 	AllProcesses bool
 	DryRun       bool
@@ -223,7 +226,8 @@ func (e *Engine) Kick(ctx context.Context, r KickRequest) (*KickReport, error) {
 
 	// From the first signal on, the kick runs to its end.
 	kctx := context.WithoutCancel(ctx)
-	opts := kick.Options{Signal: r.Signal, Wait: r.Wait, NoEscalate: r.NoEscalate, DryRun: r.DryRun, Logind: e.c.Discoverer.Logind()}
+	opts := kick.Options{Signal: r.Signal, Wait: r.Wait, NoEscalate: r.NoEscalate, DryRun: r.DryRun,
+		EndMultiplexers: r.EndMultiplexers, Logind: e.c.Discoverer.Logind()}
 	rep.Failed = len(sel.Refused) > 0
 	if len(sessions) > 0 {
 		outcomes, err := e.c.Signaller.Kick(kctx, sessions, opts)
@@ -236,7 +240,8 @@ func (e *Engine) Kick(ctx context.Context, r KickRequest) (*KickReport, error) {
 			rep.Sessions = append(rep.Sessions, ks)
 			keep(trail.Record(KickEvent{DryRun: r.DryRun, Target: ks.Ref, Signal: SignalName(r.Signal), WaitMS: r.Wait.Milliseconds(),
 				NoEscalate: r.NoEscalate, Outcome: ks.Result, Reason: ks.Reason, Signals: ks.Signals, Gone: ks.Gone,
-				Survivors: ks.Survivors, Refused: ks.Refused, By: clean(r.By)}))
+				Survivors: ks.Survivors, Refused: ks.Refused, Scope: ks.Scope, Actions: ks.Actions, Kept: ks.Kept,
+				EndMultiplexers: r.EndMultiplexers, By: clean(r.By)}))
 			if ks.Result != Ended && ks.Result != DryRun {
 				rep.Failed = true
 			}

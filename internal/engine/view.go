@@ -19,17 +19,20 @@ func clean(s string) string { return sanitize.Field(s) }
 
 // Session is the published form of one session (README, "JSON keys").
 type Session struct {
-	ID          string   `json:"id"`
-	User        string   `json:"user"`
-	UID         int      `json:"uid"`
-	TTY         string   `json:"tty"`
-	Host        string   `json:"host"`
-	Addr        string   `json:"addr"`
-	Port        int      `json:"port"`
-	HostSource  string   `json:"host_source"`
-	Verified    bool     `json:"host_verified"`
-	Login       *string  `json:"login"`
-	IdleSeconds *int64   `json:"idle_seconds"`
+	ID          string  `json:"id"`
+	User        string  `json:"user"`
+	UID         int     `json:"uid"`
+	TTY         string  `json:"tty"`
+	Host        string  `json:"host"`
+	Addr        string  `json:"addr"`
+	Port        int     `json:"port"`
+	HostSource  string  `json:"host_source"`
+	Verified    bool    `json:"host_verified"`
+	Login       *string `json:"login"`
+	IdleSeconds *int64  `json:"idle_seconds"`
+	// IdleSource: "tty" (terminal atime), "logind" (its idle hint), or
+	// "" when idle_seconds is null.
+	IdleSource  string   `json:"idle_source"`
 	PID         int      `json:"pid"`
 	Kind        string   `json:"kind"`
 	Stale       bool     `json:"stale"`
@@ -47,7 +50,7 @@ type Session struct {
 func viewSession(s *session.Session) Session {
 	v := Session{
 		ID: clean(s.ID), User: clean(s.User), UID: s.UID, TTY: clean(s.TTY), Host: clean(s.Host), Addr: clean(s.Addr),
-		Port: s.Port, HostSource: s.HostSource, Verified: s.HostVerified, IdleSeconds: s.IdleSeconds, PID: s.PID, Kind: clean(string(s.Kind)), Stale: s.Stale,
+		Port: s.Port, HostSource: s.HostSource, Verified: s.HostVerified, IdleSeconds: s.IdleSeconds, IdleSource: s.IdleSource, PID: s.PID, Kind: clean(string(s.Kind)), Stale: s.Stale,
 		StaleReason: clean(s.StaleReason), Sources: s.Sources, Command: clean(s.Command),
 		Processes: s.Processes, PIDs: s.PIDs, LogindID: clean(s.LogindID), LoginTime: s.Login,
 	}
@@ -104,7 +107,24 @@ type KickedSession struct {
 	Gone      []kick.Exit         `json:"gone"`
 	Survivors []int               `json:"survivors"`
 	Refused   []Refusal           `json:"refused"`
-	Took      time.Duration       `json:"took_ns"`
+	// Scope is the session's logind scope (cgroup path) when it has one.
+	Scope string `json:"scope,omitempty"`
+	// Actions are steps on the whole session: logind's KillSession, the
+	// kernel's cgroup.kill of its scope.
+	Actions []kick.Action `json:"actions"`
+	// Kept are processes left running on purpose: tmux/screen servers
+	// started in the session and their panes (see --end-multiplexers).
+	Kept []kick.Kept   `json:"kept"`
+	Took time.Duration `json:"took_ns"`
+}
+
+func cleanActions(as []kick.Action) []kick.Action {
+	out := make([]kick.Action, len(as))
+	for i, a := range as {
+		a.Via, a.Target, a.Signal, a.Result = clean(a.Via), clean(a.Target), clean(a.Signal), clean(a.Result)
+		out[i] = a
+	}
+	return out
 }
 
 func viewOutcome(s *session.Session, oc *kick.Outcome) KickedSession {
@@ -123,21 +143,31 @@ func viewOutcome(s *session.Session, oc *kick.Outcome) KickedSession {
 	if k.Survivors == nil {
 		k.Survivors = []int{}
 	}
+	k.Scope = clean(oc.Scope)
+	k.Actions = cleanActions(oc.Actions)
+	k.Kept = make([]kick.Kept, len(oc.Kept))
+	for i, kp := range oc.Kept {
+		kp.Comm, kp.Reason = clean(kp.Comm), clean(kp.Reason)
+		k.Kept[i] = kp
+	}
 	return k
 }
 
 // KickedUser is what happened to every process of one user
 // (--all-processes).
 type KickedUser struct {
-	User      string              `json:"user"`
-	UID       int                 `json:"uid"`
-	Result    string              `json:"result"`
-	Reason    string              `json:"reason"`
-	Found     []int               `json:"found"`
-	Rounds    int                 `json:"rounds"`
-	Signals   []kick.SignalRecord `json:"signals"`
-	Survivors []int               `json:"survivors"`
-	Took      time.Duration       `json:"took_ns"`
+	User    string              `json:"user"`
+	UID     int                 `json:"uid"`
+	Result  string              `json:"result"`
+	Reason  string              `json:"reason"`
+	Found   []int               `json:"found"`
+	Rounds  int                 `json:"rounds"`
+	Signals []kick.SignalRecord `json:"signals"`
+	// Actions are steps on the user's slice: logind's KillUser and the
+	// kernel's cgroup.kill.
+	Actions   []kick.Action `json:"actions"`
+	Survivors []int         `json:"survivors"`
+	Took      time.Duration `json:"took_ns"`
 }
 
 func viewUser(uo *kick.UserOutcome) KickedUser {
@@ -148,6 +178,7 @@ func viewUser(uo *kick.UserOutcome) KickedUser {
 		sg.Comm, sg.Result = clean(sg.Comm), clean(sg.Result)
 		k.Signals[i] = sg
 	}
+	k.Actions = cleanActions(uo.Actions)
 	if k.Found == nil {
 		k.Found = []int{}
 	}

@@ -30,10 +30,15 @@ type Options struct {
 	Wait       time.Duration
 	NoEscalate bool // send the first signal only and report survivors
 	DryRun     bool // verify and report, signal nothing
-	// Logind, when set, is asked to signal sessions it knows too (its
-	// KillSession reaches the whole session scope by cgroup); pidfds still
-	// wait for and verify the result.
+	// Logind, when set, is asked to signal the whole scope of the
+	// sessions it knows when EndMultiplexers is set, and the user's slice
+	// for KillUser; pidfds and the cgroup still verify the result.
 	Logind Logind
+	// EndMultiplexers ends the tmux and screen servers started from a
+	// session (and their panes) with it, as logind's TerminateSession
+	// does. By default they are kept, as when the user logs out: the kick
+	// ends the login, its shell and jobs, and leaves detached servers.
+	EndMultiplexers bool
 	// Concurrency is how many sessions are ended at once (0: 32): a kick
 	// of thousands of sessions runs as many goroutines, with as many
 	// descriptors, as this, not as the count.
@@ -96,7 +101,13 @@ type Outcome struct {
 	Gone      []Exit           `json:"gone"`
 	Survivors []int            `json:"survivors"`
 	Refused   []Refusal        `json:"refused"`
-	Took      time.Duration    `json:"took_ns"`
+	// Scope is the session's logind scope (cgroup path), "" without one.
+	Scope string `json:"scope,omitempty"`
+	// Actions are steps on the whole session (logind, cgroup.kill).
+	Actions []Action `json:"actions"`
+	// Kept are processes left running on purpose (multiplexer servers).
+	Kept []Kept        `json:"kept"`
+	Took time.Duration `json:"took_ns"`
 }
 
 // Kick ends the sessions, at most Options.Concurrency at once, so a
@@ -130,6 +141,7 @@ func Kick(ctx context.Context, sessions []session.Session, o Options) ([]Outcome
 	wg.Wait()
 	if !o.DryRun && !o.NoEscalate {
 		sweep(ctx, runners, o)
+		finishScopes(ctx, runners, o)
 	}
 	for i, r := range runners {
 		r.finish()
@@ -167,14 +179,26 @@ type runner struct {
 	// handles are the handles opened by kickOne, by identity.
 	handles map[proc.Ident]*Handle
 	gone    map[proc.Ident]bool
+	// keptIdent are the multiplexer servers kept and what runs under them.
+	keptIdent map[proc.Ident]bool
+	// scopePath and scopeDir are the session's logind scope, if any;
+	// scopeLeft what cgroup.kill could not end in it.
+	scopePath, scopeDir string
+	scopeLeft           []int
 }
 
 func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, began uint64) *runner {
-	r := &runner{o: o, oc: &Outcome{Session: s, Signals: []SignalRecord{}, Gone: []Exit{}, Survivors: []int{}, Refused: []Refusal{}},
+	r := &runner{o: o, oc: &Outcome{Session: s, Signals: []SignalRecord{}, Gone: []Exit{}, Survivors: []int{}, Refused: []Refusal{},
+		Actions: []Action{}, Kept: []Kept{}},
 		start: time.Now(), seen: map[int]bool{}, fds: fds, began: began,
 		known: make(map[proc.Ident]bool, len(s.Members)), swept: map[proc.Ident]bool{},
-		handles: map[proc.Ident]*Handle{}, gone: map[proc.Ident]bool{}}
-	plan := PlanSession(s)
+		handles: map[proc.Ident]*Handle{}, gone: map[proc.Ident]bool{}, keptIdent: map[proc.Ident]bool{}}
+	r.findScope(s)
+	// Plan what is not kept: a copy of the session with the multiplexer
+	// servers (and their panes) left out unless they are to end too.
+	planned := *s
+	planned.Members = append(r.keepMultiplexers(s), r.muxServersByEnv(s)...)
+	plan := PlanSession(&planned)
 	// The sweep may end the session's own processes and what descends
 	// from them — not sshd's (whose descendants are every session of the
 	// connection) nor a multiplexer server's (every pane), which the plan
@@ -191,7 +215,20 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 	for _, h := range r.all {
 		r.handles[h.Member.Ident] = h
 	}
+	if len(first)+len(logout)+len(last) == 0 && r.scopeDir != "" && !o.DryRun && !o.NoEscalate {
+		// Only the scope is left (a closing session: tmux, jobs): it is
+		// settled, or ended, after the sweep (finishScopes).
+		if o.EndMultiplexers && o.Logind != nil {
+			err := o.Logind.KillSession(ctx, s.LogindID, "all", syscall.Signal(o.Signal))
+			r.action("logind", "session "+s.LogindID, o.Signal, err)
+		}
+		return r
+	}
 	if len(first)+len(logout)+len(last) == 0 {
+		if len(r.oc.Kept) > 0 && len(r.oc.Refused) == 0 {
+			r.oc.Result, r.oc.Reason = Refused, "only multiplexer servers kept on purpose are left in the session: --end-multiplexers ends them"
+			return r
+		}
 		if len(r.oc.Gone) > 0 && len(r.oc.Refused) == 0 {
 			r.oc.Result = Ended
 			r.oc.Reason = "the session had already ended"
@@ -218,14 +255,18 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 				r.record(h, unix.SIGKILL, "would send if still running after the session")
 			}
 		}
+		if o.EndMultiplexers && r.scopeDir != "" {
+			r.oc.Actions = append(r.oc.Actions, Action{Via: "logind", Target: "session " + s.LogindID, Signal: SignalName(o.Signal), Result: "would do"},
+				Action{Via: "cgroup", Target: r.scopePath, Signal: "KILL", Result: "would do if anything is left"})
+		}
 		r.oc.Result = DryRun
 		return r
 	}
 
-	if o.Logind != nil && s.LogindID != "" {
-		if err := o.Logind.KillSession(ctx, s.LogindID, "all", syscall.Signal(o.Signal)); err != nil {
-			r.oc.Reason = fmt.Sprintf("logind KillSession: %v", err)
-		}
+	if o.EndMultiplexers && o.Logind != nil && s.LogindID != "" {
+		// logind signals every process of the scope, the servers included.
+		err := o.Logind.KillSession(ctx, s.LogindID, "all", syscall.Signal(o.Signal))
+		r.action("logind", "session "+s.LogindID, o.Signal, err)
 	}
 	r.signal(first, o.Signal)
 	if o.Signal != unix.SIGKILL && o.Signal != unix.SIGCONT {
@@ -272,9 +313,27 @@ func (r *runner) finish() {
 	if r.oc.Result != "" {
 		return
 	}
+	if len(r.all) == 0 && len(r.oc.Actions) == 0 && len(r.scopeLeft) == 0 {
+		// Nothing was signalled: a scope that held only what is kept.
+		switch {
+		case len(r.oc.Kept) > 0:
+			// The login is over; what is left is kept by design.
+			r.oc.Result, r.oc.Reason = Ended, "the login had already ended; only multiplexer servers kept on purpose are left (--end-multiplexers ends them)"
+		case len(r.oc.Refused) > 0:
+			r.oc.Result, r.oc.Reason = Refused, "no process of the session could be verified"
+		default:
+			r.oc.Result, r.oc.Reason = Ended, "the session had already ended"
+		}
+		return
+	}
 	for _, h := range r.all {
-		if !h.Exited() {
+		if !h.Exited() && !slices.Contains(r.oc.Survivors, h.Member.PID) {
 			r.oc.Survivors = append(r.oc.Survivors, h.Member.PID)
+		}
+	}
+	for _, pid := range r.scopeLeft {
+		if !slices.Contains(r.oc.Survivors, pid) {
+			r.oc.Survivors = append(r.oc.Survivors, pid)
 		}
 	}
 	slices.Sort(r.oc.Survivors)

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sshkick/sshkick/internal/cgroup"
 	"github.com/sshkick/sshkick/internal/proc"
 )
 
@@ -33,10 +34,13 @@ type UserOutcome struct {
 	// Found are the user's processes when the kick began.
 	Found []int `json:"found"`
 	// Rounds is how many times kill(-1) ran as the user.
-	Rounds    int            `json:"rounds"`
-	Signals   []SignalRecord `json:"signals"`
-	Survivors []int          `json:"survivors"`
-	Took      time.Duration  `json:"took_ns"`
+	Rounds  int            `json:"rounds"`
+	Signals []SignalRecord `json:"signals"`
+	// Actions are the steps on the user's whole slice: logind's KillUser
+	// and the kernel's cgroup.kill.
+	Actions   []Action      `json:"actions"`
+	Survivors []int         `json:"survivors"`
+	Took      time.Duration `json:"took_ns"`
 }
 
 // UserRefusal says why uid must not be swept, or "".
@@ -65,7 +69,7 @@ func UserRefusal(uid int, force bool) string {
 func KillUser(ctx context.Context, name string, uid, gid int, o Options) UserOutcome {
 	o.defaults()
 	start := time.Now()
-	uo := UserOutcome{User: name, UID: uid, Signals: []SignalRecord{}, Survivors: []int{}, Found: []int{}}
+	uo := UserOutcome{User: name, UID: uid, Signals: []SignalRecord{}, Actions: []Action{}, Survivors: []int{}, Found: []int{}}
 	defer func() { uo.Took = time.Since(start) }()
 	// The caller checks UserRefusal with its --force; root is refused here
 	// whatever the caller says.
@@ -74,7 +78,25 @@ func KillUser(ctx context.Context, name string, uid, gid int, o Options) UserOut
 		return uo
 	}
 	uo.Found = userPids(o.ProcRoot, uid)
+	slice := cgroup.UserSlice(uid)
+	sliceDir := ""
+	if h, ok := findHierarchy(o.ProcRoot); ok {
+		if d, err := h.Dir(slice); err == nil {
+			if st, err := os.Stat(d); err == nil && st.IsDir() {
+				sliceDir = d
+			}
+		}
+	}
+	act := func(via, target string, sig unix.Signal, res string) {
+		uo.Actions = append(uo.Actions, Action{Via: via, Target: target, Signal: SignalName(sig), At: time.Now(), Result: res})
+	}
 	if o.DryRun {
+		if o.Logind != nil {
+			act("logind", "user "+strconv.Itoa(uid), o.Signal, "would do")
+		}
+		if sliceDir != "" {
+			act("cgroup", slice, unix.SIGKILL, "would do if anything is left after "+o.Wait.String())
+		}
 		uo.Result = DryRun
 		for _, pid := range uo.Found {
 			uo.Signals = append(uo.Signals, SignalRecord{PID: pid, Signal: SignalName(o.Signal), Result: "would send (kill(-1) as uid " + strconv.Itoa(uid) + ")"})
@@ -86,12 +108,28 @@ func KillUser(ctx context.Context, name string, uid, gid int, o Options) UserOut
 		uo.Reason = "the user had no processes"
 		return uo
 	}
+	sliceKilled, logindKilled := false, false
 	send := func(sig unix.Signal) error {
 		uo.Rounds++
-		if o.Logind != nil {
+		if o.Logind != nil && sig != unix.SIGCONT && !(sig == unix.SIGKILL && logindKilled) {
+			logindKilled = logindKilled || sig == unix.SIGKILL
 			// logind reaches the user's slice by cgroup; processes outside
 			// it (cron, services) are what kill(-1) below is for.
-			o.Logind.KillUser(ctx, uint32(uid), syscall.Signal(sig))
+			err := o.Logind.KillUser(ctx, uint32(uid), syscall.Signal(sig))
+			res := "done"
+			if err != nil {
+				res = err.Error()
+			}
+			act("logind", "user "+strconv.Itoa(uid), sig, res)
+		}
+		if sig == unix.SIGKILL && sliceDir != "" && !sliceKilled {
+			// The kernel kills the whole slice at once, forks included.
+			sliceKilled = true
+			res := "done"
+			if err := cgroup.Kill(sliceDir); err != nil {
+				res = err.Error()
+			}
+			act("cgroup", slice, sig, res)
 		}
 		err := runHelper(uid, gid, sig)
 		res := "sent"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -73,6 +74,11 @@ func (d *Discoverer) logindSessions(ctx context.Context) ([]logind.Session, *log
 			c, err := logind.Connect(cctx)
 			cancel()
 			if errors.Is(err, logind.ErrUnavailable) {
+				if logindRan() {
+					// logind has run on this host (its state is in /run) but
+					// does not answer: stopped, restarting, or the bus is down.
+					return nil, nil, []string{fmt.Sprintf("logind has sessions on this host but does not answer (%v); sessions are listed from utmp and /proc", err)}
+				}
 				return nil, nil, nil
 			}
 			if err != nil {
@@ -90,4 +96,13 @@ func (d *Discoverer) logindSessions(ctx context.Context) ([]logind.Session, *log
 		notes = []string{fmt.Sprintf("logind did not list its sessions (%v); sessions are listed from utmp and /proc", err)}
 	}
 	return nil, nil, notes
+}
+
+// logindState is where logind keeps a file per session while it runs and
+// after it stops; a host that never ran logind has none.
+var logindState = "/run/systemd/sessions"
+
+func logindRan() bool {
+	st, err := os.Stat(logindState)
+	return err == nil && st.IsDir()
 }

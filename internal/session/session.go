@@ -74,6 +74,10 @@ const (
 	// RoleServer is a multiplexer or mosh server that utmp names for a
 	// pane: it serves other panes and sessions too, so kick never signals it.
 	RoleServer Role = "server"
+	// RoleScope is a process kick found in the session's logind scope
+	// (cgroup) that discovery had not listed: only root can put a process
+	// into a session's scope, so it is the session's.
+	RoleScope Role = "scope"
 )
 
 // Session is one login session. Its published JSON form (README, "JSON
@@ -125,7 +129,24 @@ type Session struct {
 	TTYDev uint64
 	// Idle is the idle time, valid when IdleSeconds is not nil.
 	Idle time.Duration
+	// IdleSource says what Idle was measured from: IdleTTY (the
+	// terminal's atime, as w and logind's StopIdleSessionSec do) or
+	// IdleLogind (logind's IdleHint/IdleSinceHint, for graphical sessions
+	// and sessions logind reports idle without a terminal); "" when idle
+	// time is unknown (no terminal).
+	IdleSource string
+
+	// logind's idle hint for the session, when logind knows it.
+	logindType      string
+	logindIdle      bool
+	logindIdleSince time.Time
 }
+
+// Idle sources.
+const (
+	IdleTTY    = "tty"
+	IdleLogind = "logind"
+)
 
 // Alive reports whether the session is still there: its leader (the login
 // shell or command) is still the process discovery saw; for a session
@@ -837,6 +858,37 @@ func (j *joiner) utmpRecord(i int, r utmp.Record) {
 	j.out = append(j.out, s)
 }
 
+// idle sets the session's idle time: from its terminal's atime (the last
+// time its user's input was read) when it has one; otherwise from logind's
+// idle hint for a graphical session, or one logind reports idle.
+func (j *joiner) idle(s *Session) {
+	if s.Stale {
+		return
+	}
+	var since time.Time
+	switch {
+	case s.TTY != "" && j.in.TTYAtime != nil:
+		at, ok := j.in.TTYAtime(s.TTY)
+		if !ok {
+			return
+		}
+		since, s.IdleSource = at, IdleTTY
+	case s.LogindID != "" && (s.logindIdle || graphical[s.logindType]):
+		// Not idle: idle since now.
+		since, s.IdleSource = j.in.Now, IdleLogind
+		if s.logindIdle && !s.logindIdleSince.IsZero() {
+			since = s.logindIdleSince
+		}
+	default:
+		return
+	}
+	idle := max(j.in.Now.Sub(since), 0)
+	secs := int64(idle / time.Second)
+	s.Idle, s.IdleSeconds = idle, &secs
+}
+
+var graphical = map[string]bool{"x11": true, "wayland": true, "mir": true}
+
 // reused reports whether the live process pid started after record r was
 // written: the PID was reused, r is not about it.
 func (j *joiner) reused(pid int, r utmp.Record) bool {
@@ -924,6 +976,7 @@ func (j *joiner) fromLogind() {
 		if s := j.matchLogind(l); s != nil {
 			s.Sources = append(s.Sources, SourceLogind)
 			s.LogindID = l.ID
+			s.logindType, s.logindIdle, s.logindIdleSince = l.Type, l.IdleHint, l.IdleSince
 			if l.RemoteHost != "" && !s.HostVerified {
 				s.Host, s.HostSource, s.HostVerified = l.RemoteHost, HostLogind, true
 				if a, err := netip.ParseAddr(l.RemoteHost); err == nil {
@@ -935,19 +988,24 @@ func (j *joiner) fromLogind() {
 		s := Session{
 			User: l.User, UID: int(l.UID), TTY: l.TTY, Host: l.RemoteHost, PID: int(l.Leader),
 			Login: l.Timestamp, Kind: Local, Sources: []string{SourceLogind}, LogindID: l.ID,
+			logindType: l.Type, logindIdle: l.IdleHint, logindIdleSince: l.IdleSince,
 		}
 		if l.RemoteHost != "" {
 			s.HostSource, s.HostVerified = HostLogind, true
 		}
-		if dev, ok := proc.TTYDevice(l.TTY); ok {
+		if dev, ok := proc.TTYDevice(l.TTY); ok && l.State != "closing" {
 			s.TTYDev = dev
 		} else {
+			// A closing session's login is gone (what is left is what it
+			// started: tmux, nohup jobs): its terminal is free, and may
+			// already be another login's.
 			s.TTY = ""
 		}
 		switch {
 		case l.Service == "sshd" || l.Remote && strings.HasPrefix(l.Service, "ssh"):
 			s.Kind = SSHNoTTY
-			if s.TTY != "" {
+			if l.TTY != "" {
+				// A closing session keeps the kind of its login.
 				s.Kind = SSH
 			}
 		case strings.HasPrefix(s.TTY, "tty"):
@@ -1127,16 +1185,7 @@ func (j *joiner) finish() {
 				s.ID = string(s.Kind) + ":" + strconv.Itoa(s.idPID())
 			}
 		}
-		if s.TTY != "" && !s.Stale && j.in.TTYAtime != nil {
-			if at, ok := j.in.TTYAtime(s.TTY); ok {
-				idle := j.in.Now.Sub(at)
-				if idle < 0 {
-					idle = 0
-				}
-				secs := int64(idle / time.Second)
-				s.Idle, s.IdleSeconds = idle, &secs
-			}
-		}
+		j.idle(s)
 	}
 	// Sort an index, not the sessions: moving whole Session values is most
 	// of the cost of sorting a large utmp.

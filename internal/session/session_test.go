@@ -702,7 +702,9 @@ func TestJoinLogind(t *testing.T) {
 		PIDs: []int{5000, 5010, 5011}, LogindID: "c2",
 	}
 	deadView := view{
-		ID: "9", User: "skt-exp1", UID: 1001, TTY: "pts/9", Host: "198.51.100.9", PID: 31337, Kind: SSH,
+		// Closing: the login is gone and its terminal free (maybe
+		// another login's already), so the session claims none.
+		ID: "9", User: "skt-exp1", UID: 1001, TTY: "", Host: "198.51.100.9", PID: 31337, Kind: SSH,
 		Sources: []string{"logind"}, PIDs: []int{}, LogindID: "9",
 	}
 	notty := notty92
@@ -829,5 +831,30 @@ func TestAlive(t *testing.T) {
 	}
 	if s := (&Session{Members: []Member{{Ident: snap.Ident(), Role: RoleSSHD}}}); !s.Alive("/proc") {
 		t.Errorf("a forward-only session with its sshd counts as gone")
+	}
+}
+
+// TestIdleFromLogind: a graphical session's idle time is logind's idle
+// hint; a session with a terminal uses the terminal's atime; a no-tty
+// session logind does not call idle has no idle time.
+func TestIdleFromLogind(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	in := Input{Now: now, Logind: []logind.Session{
+		{ID: "3", UID: 1000, User: "gina", Type: "wayland", Class: "user", Seat: "seat0", IdleHint: true, IdleSince: now.Add(-10 * time.Minute), Timestamp: now.Add(-time.Hour)},
+		{ID: "4", UID: 1001, User: "hal", Type: "x11", Class: "user", Seat: "seat0", Timestamp: now.Add(-time.Hour)},
+		{ID: "5", UID: 1002, User: "ivy", Type: "unspecified", Class: "user", Service: "sshd", Remote: true, Timestamp: now.Add(-time.Hour)},
+	}, UserName: func(int) string { return "" }, UserID: func(string) (int, bool) { return 0, false }}
+	got := map[string]Session{}
+	for _, s := range Join(in) {
+		got[s.LogindID] = s
+	}
+	if s := got["3"]; s.IdleSource != IdleLogind || s.IdleSeconds == nil || s.Idle != 10*time.Minute {
+		t.Errorf("idle graphical session: source %q idle %v", s.IdleSource, s.Idle)
+	}
+	if s := got["4"]; s.IdleSource != IdleLogind || s.IdleSeconds == nil || s.Idle != 0 {
+		t.Errorf("active graphical session: source %q idle %v", s.IdleSource, s.Idle)
+	}
+	if s := got["5"]; s.IdleSource != "" || s.IdleSeconds != nil {
+		t.Errorf("no-tty session: source %q idle %v", s.IdleSource, s.IdleSeconds)
 	}
 }
