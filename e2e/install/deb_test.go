@@ -165,6 +165,7 @@ printf '%s\n' "${COMPREPLY[@]}"`
 			}
 			return false, "exit " + strconv.Itoa(r.Code) + "\n" + got + r.Stderr
 		})
+		t.Logf("sshkick kick <TAB> offers:\n%s", got)
 		c.Close()
 	})
 

@@ -141,8 +141,10 @@ func TestRPMMatchesDeb(t *testing.T) {
 	}
 }
 
-// lintian finds no error and no warning in the .deb. The tags the package
-// overrides (packaging/lintian-overrides) are explained there.
+// lintian finds no error and no warning in the .deb. The tag the package
+// overrides (packaging/lintian-overrides: statically-linked-binary) is
+// explained there; with --show-overrides lintian would count it as an
+// error again, so it is not passed.
 func TestLintian(t *testing.T) {
 	need(t)
 	if _, err := os.Stat("/usr/bin/lintian"); err != nil {
@@ -151,7 +153,7 @@ func TestLintian(t *testing.T) {
 		}
 		t.Skip("lintian is missing (make deps installs it)")
 	}
-	cmd := exec.Command("lintian", "--fail-on", "error,warning", "--tag-display-limit", "0", "-I", "--show-overrides", deb(version1))
+	cmd := exec.Command("lintian", "--fail-on", "error,warning", "--tag-display-limit", "0", "-I", deb(version1))
 	out, err := cmd.CombinedOutput()
 	t.Logf("lintian:\n%s", out)
 	if err != nil {
