@@ -169,9 +169,15 @@ printf '%s\n' "${COMPREPLY[@]}"`
 		c.Close()
 	})
 
-	// Upgrade with an edited policy: the admin's file stays.
+	// Upgrade with an edited policy and the daemon enabled and running:
+	// the admin's file stays, the daemon is restarted on the new binary.
 	edited := mustSh("printf '\\n# edited by the install test\\n' >>/etc/sshkick/policy.toml; cat /etc/sshkick/policy.toml")
+	mustSh("systemctl enable --now sshkick-watch.service")
+	pid1 := watchPID(t, sh)
 	mustSh("dpkg -i " + inside + "/" + filepath.Base(deb(version2)) + " </dev/null")
+	if pid2 := watchPID(t, sh); pid2 == pid1 {
+		t.Errorf("the upgrade did not restart the running daemon (MainPID %s before and after)", pid1)
+	}
 	if got := status(); got != "install ok installed "+version2 {
 		t.Errorf("dpkg-query after the upgrade: %q", got)
 	}
@@ -185,8 +191,15 @@ printf '%s\n' "${COMPREPLY[@]}"`
 		t.Errorf("the upgrade left %s", r.Stdout)
 	}
 
-	// Remove: the program goes, the configuration stays.
+	// Remove: the program goes and the daemon stops; the configuration
+	// (and the enablement, for a reinstall) stays.
 	mustSh("dpkg -r sshkick </dev/null")
+	if out := sh("systemctl show -p ActiveState sshkick-watch.service").Stdout; out != "ActiveState=inactive\n" {
+		t.Errorf("after dpkg -r the daemon is still %q", out)
+	}
+	if r := sh("pgrep -x sshkick"); r.Stdout != "" {
+		t.Errorf("after dpkg -r sshkick processes remain: %s", r.Stdout)
+	}
 	if got := status(); !strings.HasPrefix(got, "deinstall ok config-files") {
 		t.Errorf("dpkg-query after dpkg -r: %q", got)
 	}
@@ -208,11 +221,28 @@ printf '%s\n' "${COMPREPLY[@]}"`
 	if got := status(); got != "" && !strings.HasPrefix(got, "unknown ok not-installed") {
 		t.Errorf("dpkg-query after dpkg -P: %q", got)
 	}
-	for _, p := range []string{"/etc/sshkick/policy.toml", "/etc/logrotate.d/sshkick"} {
-		if r := sh("test -e " + p); r.Code == 0 {
+	for _, p := range []string{"/etc/sshkick/policy.toml", "/etc/logrotate.d/sshkick", "/etc/sshkick",
+		"/etc/systemd/system/multi-user.target.wants/sshkick-watch.service"} {
+		if r := sh("test -e " + p + " || test -L " + p); r.Code == 0 {
 			t.Errorf("dpkg -P left %s", p)
 		}
 	}
+}
+
+// watchPID waits for sshkick-watch to be active and returns its MainPID.
+func watchPID(t *testing.T, sh func(string) nspawntest.Result) string {
+	t.Helper()
+	var pid string
+	waitFor(t, "sshkick-watch to be active", func() (bool, string) {
+		out := sh("systemctl show -p ActiveState,SubState,MainPID sshkick-watch.service").Stdout
+		m := regexp.MustCompile(`MainPID=([1-9][0-9]*)`).FindStringSubmatch(out)
+		if m == nil || !strings.Contains(out, "ActiveState=active\n") || !strings.Contains(out, "SubState=running\n") {
+			return false, out
+		}
+		pid = m[1]
+		return true, out
+	})
+	return pid
 }
 
 func copyFile(t *testing.T, from, to string) {
