@@ -134,6 +134,14 @@ func TestRPMMatchesDeb(t *testing.T) {
 	if strings.Join(c1, " ") != strings.Join(want, " ") || strings.Join(c2, " ") != strings.Join(want, " ") {
 		t.Errorf("configuration files: deb %v, rpm %v, want %v", c1, c2, want)
 	}
+	// The .rpm runs the same maintainer scripts (one file serves both).
+	scripts := run(t, "rpm", "-qp", "--scripts", rpm(version1))
+	for _, want := range []string{"postinstall scriptlet", "preuninstall scriptlet", "postuninstall scriptlet",
+		"try-restart sshkick-watch.service", "stop sshkick-watch.service"} {
+		if !strings.Contains(scripts, want) {
+			t.Errorf("rpm -qp --scripts lacks %q:\n%s", want, scripts)
+		}
+	}
 	for _, p := range []string{deb(version1), rpm(version1)} {
 		if st, err := os.Stat(p); err == nil {
 			t.Logf("%s: %d bytes", filepath.Base(p), st.Size())
