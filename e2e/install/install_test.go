@@ -119,9 +119,11 @@ func TestRPMMatchesDeb(t *testing.T) {
 	if len(debFiles) < 10 || !contains(debFiles, "/usr/bin/sshkick") {
 		t.Errorf("the .deb lacks files: %v", debFiles)
 	}
-	debConf := strings.Fields(run(t, "dpkg-deb", "-f", deb(version1), "Package")) // the control file is readable
-	if len(debConf) != 1 || debConf[0] != "sshkick" {
-		t.Errorf("dpkg-deb -f Package: %v", debConf)
+	if got := strings.TrimSpace(run(t, "rpm", "-qp", "--qf", "%{NAME} %{VERSION}", rpm(version1))); got != "sshkick "+version1 {
+		t.Errorf("rpm name and version: %q", got)
+	}
+	if got := strings.TrimSpace(run(t, "dpkg-deb", "-f", deb(version1), "Package", "Version")); got != "Package: sshkick\nVersion: "+version1 {
+		t.Errorf("deb name and version: %q", got)
 	}
 	info := t.TempDir()
 	run(t, "dpkg-deb", "-e", deb(version1), info)
