@@ -26,13 +26,14 @@ package-reproducible:
 # who/w (coreutils/procps), tmux (panes), setpriv and useradd; the glibc ABI
 # cross-check of the utmp decoder needs gcc; the real-systemd tests boot a
 # Debian tree (debootstrap, zstd) with systemd-nspawn (systemd-container);
-# the package test reads the .rpm with rpm.
+# the install test (e2e/install) reads the .rpm with rpm and checks the
+# .deb with lintian.
 deps:
 	@missing=""; \
 	for b in /usr/sbin/sshd:openssh-server /usr/bin/dbus-daemon:dbus-daemon /usr/bin/who:coreutils \
 	         /usr/bin/w:procps /usr/bin/tmux:tmux /usr/bin/setpriv:util-linux /usr/sbin/useradd:passwd /usr/bin/ssh:openssh-client /usr/bin/ssh-keygen:openssh-client \
 	         /usr/bin/gcc:gcc /usr/bin/systemd-nspawn:systemd-container /usr/sbin/debootstrap:debootstrap \
-	         /usr/bin/zstd:zstd /usr/bin/nsenter:util-linux /usr/bin/sftp:openssh-client /usr/bin/rpm:rpm; do \
+	         /usr/bin/zstd:zstd /usr/bin/nsenter:util-linux /usr/bin/sftp:openssh-client /usr/bin/rpm:rpm /usr/bin/lintian:lintian; do \
 	  [ -x "$${b%%:*}" ] || missing="$$missing $${b##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
