@@ -75,9 +75,9 @@ func (d *Discoverer) logindSessions(ctx context.Context) ([]logind.Session, *log
 			cancel()
 			if errors.Is(err, logind.ErrUnavailable) {
 				if logindRan() {
-					// logind has run on this host (its state is in /run) but
-					// does not answer: stopped, restarting, or the bus is down.
-					return nil, nil, []string{fmt.Sprintf("logind has sessions on this host but does not answer (%v); sessions are listed from utmp and /proc", err)}
+					// systemd runs this host, so logind should answer: it is
+					// stopped, restarting, or the bus is down.
+					return nil, nil, []string{fmt.Sprintf("systemd runs this host but logind does not answer (%v); sessions are listed from utmp and /proc", err)}
 				}
 				return nil, nil, nil
 			}
@@ -98,11 +98,12 @@ func (d *Discoverer) logindSessions(ctx context.Context) ([]logind.Session, *log
 	return nil, nil, notes
 }
 
-// logindState is where logind keeps a file per session while it runs and
-// after it stops; a host that never ran logind has none.
-var logindState = "/run/systemd/sessions"
+// systemdBooted is sd_booted(3)'s test: systemd, as PID 1, creates it.
+// A host booted with systemd is expected to run logind; a host that merely
+// has the package installed (its /run/systemd/sessions may exist) is not.
+var systemdBooted = "/run/systemd/system"
 
 func logindRan() bool {
-	st, err := os.Stat(logindState)
+	st, err := os.Stat(systemdBooted)
 	return err == nil && st.IsDir()
 }
