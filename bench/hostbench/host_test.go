@@ -19,6 +19,7 @@ package hostbench
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,6 +32,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sshkick/sshkick/internal/session"
 	"github.com/sshkick/sshkick/internal/sshdtest"
 )
 
@@ -188,14 +190,44 @@ func inSSHD(s *sshdtest.Server, argv ...string) []string {
 	return append([]string{"nsenter", "--mount=/proc/" + strconv.Itoa(s.PID()) + "/ns/mnt", "--"}, argv...)
 }
 
-// BenchmarkList200 opens SSHKICK_BENCH_SESSIONS (200) terminal sessions
-// spread over SSHKICK_BENCH_USERS (10) users, each running `sleep | cat`
-// under bash (five processes a session, with sshd's two), and times the
-// listings; `w` runs in at most SSHKICK_BENCH_W_RUNS (5) rounds.
+// BenchmarkList200 times the listings on SSHKICK_BENCH_SESSIONS (200)
+// terminal sessions of SSHKICK_BENCH_USERS (10) users; `w` runs in at
+// most SSHKICK_BENCH_W_RUNS (5) rounds.
 func BenchmarkList200(b *testing.B) {
-	n := envInt("SSHKICK_BENCH_SESSIONS", 200)
-	nu := envInt("SSHKICK_BENCH_USERS", 10)
+	n, nu := envInt("SSHKICK_BENCH_SESSIONS", 200), envInt("SSHKICK_BENCH_USERS", 10)
 	bin, helper, _ := build(b)
+	s := host200(b, n, nu)
+	compare(b, helper, fmt.Sprintf("%d SSH sessions of %d users", n, nu), []*tool{
+		{name: "sshkick list --utmp FILE", argv: []string{bin, "list", "--utmp", s.Utmp}},
+		{name: "who -u FILE", argv: []string{"who", "-u", s.Utmp}},
+		{name: "w (nsenter)", argv: inSSHD(s, "w"), max: envInt("SSHKICK_BENCH_W_RUNS", 5)},
+		{name: "nsenter true (overhead)", argv: inSSHD(s, "true")},
+	})
+}
+
+// BenchmarkDiscover200 is session.Discover in this process on the host of
+// BenchmarkList200, for profiling the listing (-cpuprofile).
+func BenchmarkDiscover200(b *testing.B) {
+	n, nu := envInt("SSHKICK_BENCH_SESSIONS", 200), envInt("SSHKICK_BENCH_USERS", 10)
+	s := host200(b, n, nu)
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := session.Discover(context.Background(), session.Options{UtmpPath: s.Utmp})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Logind != nil {
+			res.Logind.Close()
+		}
+		if len(res.Sessions) < n {
+			b.Fatalf("%d sessions", len(res.Sessions))
+		}
+	}
+}
+
+// host200 opens n terminal sessions spread over nu users, each running
+// `sleep | cat` under bash (five processes a session, with sshd's two).
+func host200(b testing.TB, n, nu int) *sshdtest.Server {
 	s := sshdtest.Start(b)
 	users := make([]*sshdtest.User, nu)
 	for i := range users {
@@ -228,12 +260,7 @@ func BenchmarkList200(b *testing.B) {
 	if !sshdtest.Poll(60*time.Second, func() bool { return who() >= n }) {
 		b.Fatalf("utmp has %d of %d records", who(), n)
 	}
-	compare(b, helper, fmt.Sprintf("%d SSH sessions of %d users", n, nu), []*tool{
-		{name: "sshkick list --utmp FILE", argv: []string{bin, "list", "--utmp", s.Utmp}},
-		{name: "who -u FILE", argv: []string{"who", "-u", s.Utmp}},
-		{name: "w (nsenter)", argv: inSSHD(s, "w"), max: envInt("SSHKICK_BENCH_W_RUNS", 5)},
-		{name: "nsenter true (overhead)", argv: inSSHD(s, "true")},
-	})
+	return s
 }
 
 // BenchmarkListChain: one SSH session of a user running a chain of
