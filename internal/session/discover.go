@@ -172,32 +172,63 @@ func TTYAtime(devRoot, tty string) (time.Time, bool) {
 
 // peerFinder finds the client address of an SSH connection from the socket
 // sshd holds, which works for every session, with a terminal or without.
+// The TCP tables are read once per discovery, and the IPv6 one only when
+// a socket is not in the IPv4 one: each costs the kernel a walk of its
+// whole socket hash.
 type peerFinder struct {
 	root   string
 	snap   *proc.Snapshot
 	conns  map[uint64]proc.Conn
-	loaded bool
+	tables int // how many of proc.TCPTables are in conns
 	hidden int
 	denied bool
 }
 
 func (f *peerFinder) peer(pid int) (netip.AddrPort, bool) {
-	inodes, err := proc.SocketInodes(f.root, pid)
-	if err == nil && len(inodes) > 0 {
-		if !f.loaded {
-			f.loaded = true
-			f.conns, _ = proc.TCPConns(f.root)
+	var (
+		found   netip.AddrPort
+		ok      bool
+		pending []uint64
+	)
+	lookup := func(ino uint64) bool {
+		if c, hit := f.conns[ino]; hit {
+			found, ok = c.Remote, true
 		}
-		for _, ino := range inodes {
-			if c, ok := f.conns[ino]; ok {
-				return c.Remote, true
+		return ok
+	}
+	err := proc.Sockets(f.root, pid, func(ino uint64) bool {
+		if f.tables == 0 {
+			f.loadTable()
+		}
+		if lookup(ino) {
+			return false
+		}
+		pending = append(pending, ino)
+		return true
+	})
+	for !ok && len(pending) > 0 && f.tables < len(proc.TCPTables) {
+		f.loadTable()
+		for _, ino := range pending {
+			if lookup(ino) {
+				break
 			}
 		}
+	}
+	if ok {
+		return found, true
 	}
 	if errors.Is(err, fs.ErrPermission) {
 		f.denied = true
 	}
 	return netip.AddrPort{}, false
+}
+
+func (f *peerFinder) loadTable() {
+	if f.conns == nil {
+		f.conns = map[uint64]proc.Conn{}
+	}
+	proc.ReadTCPTable(f.root, proc.TCPTables[f.tables], f.conns)
+	f.tables++
 }
 
 // env reads SSH_CONNECTION="client port server port" from the environment
