@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds a host with one SSH session holding a chain of 10,000 processes that each called
-# setsid(): `sshkick list` time and max RSS against `ps -e` and `w`,
+# Builds a host with one SSH session holding 10,000 processes (100 chains)
+# that each called setsid(): `sshkick list` time and max RSS against `ps -e`
+# and `w`,
 # in one run, ROUNDS rounds interleaved (default 11); prints medians, the
 # largest max RSS and the ratios. Needs root, sshd and gcc. Environment:
 # SSHKICK_BENCH_SESSIONS, _USERS, _PROCS, _ARGV, _W_RUNS (see bench/hostbench).

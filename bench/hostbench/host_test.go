@@ -263,20 +263,22 @@ func host200(b testing.TB, n, nu int) *sshdtest.Server {
 	return s
 }
 
-// BenchmarkListChain: one SSH session of a user running a chain of
-// SSHKICK_BENCH_PROCS (10,000) processes, each forking the next after
-// calling setsid() (issue 8: the old discovery made each one a session).
+// BenchmarkListChain: one SSH session of a user running
+// SSHKICK_BENCH_PROCS (10,000) processes: SSHKICK_BENCH_WIDTH (100) chains
+// side by side, in which each process forks the next after calling
+// setsid() (issue 8: the old discovery made each one a session).
 func BenchmarkListChain(b *testing.B) {
 	n := envInt("SSHKICK_BENCH_PROCS", 10000)
+	width := envInt("SSHKICK_BENCH_WIDTH", 100)
 	bin, helper, _ := build(b)
 	s := sshdtest.Start(b)
 	u := s.AddUser(b)
-	s.Login(b, u, false, helper+" chain "+strconv.Itoa(n)+" setsid")
+	s.Login(b, u, false, fmt.Sprintf("%s chains %d setsid %d", helper, n, width))
 	stopHelper(b, u)
 	if !sshdtest.Poll(300*time.Second, func() bool { return countComm(u, "hostproc") >= n }) {
 		b.Fatalf("only %d of %d processes came up", countComm(u, "hostproc"), n)
 	}
-	compare(b, helper, fmt.Sprintf("one SSH session holding a chain of %d processes (each called setsid)", n), []*tool{
+	compare(b, helper, fmt.Sprintf("one SSH session holding %d processes in %d chains (each process called setsid)", n, width), []*tool{
 		{name: "sshkick list --utmp FILE", argv: []string{bin, "list", "--utmp", s.Utmp}},
 		{name: "ps -e", argv: []string{"ps", "-e"}},
 		{name: "w (nsenter)", argv: inSSHD(s, "w"), max: envInt("SSHKICK_BENCH_W_RUNS", 5)},
@@ -325,7 +327,7 @@ func stopHelper(b *testing.B, u *sshdtest.User) {
 	})
 }
 
-// isHelper: a process of the helper, as a chain ("hostproc") or a flood
+// isHelper: a process of the helper, as chains ("hostproc chains …") or a flood
 // (argv "sshd flooded …").
 func isHelper(pid int) bool {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/cmdline")
@@ -336,7 +338,7 @@ func isHelper(pid int) bool {
 	buf := make([]byte, 256)
 	n, _ := f.Read(buf)
 	args := strings.Split(string(buf[:n]), "\x00")
-	return (len(args) > 1 && args[1] == "flooded") || (len(args) > 1 && args[1] == "chain" && filepath.Base(args[0]) == "hostproc")
+	return len(args) > 1 && (args[1] == "flooded" || (args[1] == "chains" && filepath.Base(args[0]) == "hostproc"))
 }
 
 func parent(pid int) int {

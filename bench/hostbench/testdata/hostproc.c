@@ -1,9 +1,10 @@
 /*
  * hostproc: the processes of the host benchmarks, run as a test user.
  *
- *   hostproc chain N [setsid]   a chain of N processes, each forking the
- *                               next (and, with setsid, calling setsid()
- *                               first); the last one waits.
+ *   hostproc chains N setsid|- W   N processes: this one, and W chains
+ *                               under it, in each of which every process
+ *                               forks the next (with setsid, after calling
+ *                               setsid()); the last ones wait.
  *   hostproc flood N BYTES      re-executes itself with an argv of BYTES
  *                               bytes, then forks N-1 children sharing it:
  *                               N processes named after the executable.
@@ -60,9 +61,11 @@ static void reap_all(void) {
 	}
 }
 
+/* A chain of n processes, this one first. */
 static int chain(int n, int do_setsid) {
 	static pid_t child;
 	kids = &child;
+	nkids = 0;
 	handle();
 	for (int i = 1; i < n; i++) {
 		sigset_t all, old;
@@ -71,6 +74,7 @@ static int chain(int n, int do_setsid) {
 		pid_t p = fork();
 		if (p < 0) {
 			perror("fork");
+			sigprocmask(SIG_SETMASK, &old, NULL);
 			break;
 		}
 		if (p == 0) {
@@ -90,6 +94,46 @@ static int chain(int n, int do_setsid) {
 		reap_all();
 		_exit(0);
 	}
+	while (!stop)
+		pause();
+	reap_all();
+	return 0;
+}
+
+/*
+ * n processes: this one, and width chains under it, which grow side by
+ * side (one chain of 10,000 grows a fork at a time, each waiting for the
+ * scheduler: minutes on a loaded host).
+ */
+static int chains(int n, int do_setsid, int width) {
+	kids = calloc(width, sizeof *kids);
+	handle();
+	int rem = n - 1;
+	sigset_t all, old;
+	sigfillset(&all);
+	for (int b = 0; b < width && rem > 0 && !stop; b++) {
+		int len = (rem + (width - b) - 1) / (width - b);
+		sigprocmask(SIG_BLOCK, &all, &old);
+		pid_t p = fork();
+		if (p < 0) {
+			perror("fork");
+			sigprocmask(SIG_SETMASK, &old, NULL);
+			break;
+		}
+		if (p == 0) {
+			sigprocmask(SIG_SETMASK, &old, NULL);
+			if (stop)
+				_exit(0);
+			if (do_setsid)
+				setsid();
+			_exit(chain(len, do_setsid));
+		}
+		kids[nkids++] = p;
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		rem -= len;
+	}
+	if (stop)
+		on_signal(SIGTERM);
 	while (!stop)
 		pause();
 	reap_all();
@@ -191,12 +235,12 @@ static int measure(char **argv) {
 int main(int argc, char **argv) {
 	if (argc >= 3 && strcmp(argv[1], "measure") == 0)
 		return measure(argv + 2);
-	if (argc >= 3 && strcmp(argv[1], "chain") == 0)
-		return chain(atoi(argv[2]), argc >= 4 && strcmp(argv[3], "setsid") == 0);
+	if (argc >= 5 && strcmp(argv[1], "chains") == 0)
+		return chains(atoi(argv[2]), strcmp(argv[3], "setsid") == 0, atoi(argv[4]));
 	if (argc >= 4 && strcmp(argv[1], "flood") == 0)
 		return flood(atoi(argv[2]), atol(argv[3]), argv[0]);
 	if (argc >= 3 && strcmp(argv[1], "flooded") == 0)
 		return flooded(atoi(argv[2]));
-	fprintf(stderr, "usage: hostproc chain N [setsid] | flood N BYTES\n");
+	fprintf(stderr, "usage: hostproc chains N setsid|- W | flood N BYTES | measure CMD...\n");
 	return 2;
 }
