@@ -81,17 +81,19 @@ func waitStopped(t testing.TB, tty string) {
 // ttyOf returns the terminal of the user's session whose command is cmd.
 func ttyOf(t testing.TB, s *sshdtest.Server, user, cmd string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	var tty string
+	if !sshdtest.Poll(60*time.Second, func() bool {
 		for _, x := range ofUser(listJSON(t, "--utmp", s.Utmp), user) {
 			if x.TTY != "" && x.Command == cmd {
-				return x.TTY
+				tty = x.TTY
+				return true
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("no terminal session of %s running %q", user, cmd)
 	}
-	t.Fatalf("no terminal session of %s running %q", user, cmd)
-	return ""
+	return tty
 }
 
 // hostile is every kind of byte that must never reach a terminal raw.
