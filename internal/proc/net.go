@@ -76,6 +76,24 @@ func Exe(root string, pid int) (string, error) {
 	return os.Readlink(root + "/" + strconv.Itoa(pid) + "/exe")
 }
 
+// ReadExes reads Exe of each of pids with a few goroutines: the programs
+// of those it could read (reading another user's needs root).
+func ReadExes(root string, pids []int) map[int]string {
+	got := make([]string, len(pids))
+	ok := make([]bool, len(pids))
+	each(len(pids), func(i int) {
+		e, err := Exe(root, pids[i])
+		got[i], ok[i] = e, err == nil
+	})
+	out := make(map[int]string, len(pids))
+	for i, pid := range pids {
+		if ok[i] {
+			out[pid] = got[i]
+		}
+	}
+	return out
+}
+
 // TCPTables are the files of /proc/net that list TCP sockets, IPv4 first.
 var TCPTables = []string{"tcp", "tcp6"}
 

@@ -571,6 +571,44 @@ func (s *Snapshot) Cmdline(pid int) string {
 	return c
 }
 
+// ReadCmdlines reads the command lines of pids (those not read yet) with a
+// few goroutines, for Cmdline to answer from then on: a listing reads
+// hundreds of sshd titles, each an open, a read and a close.
+func (s *Snapshot) ReadCmdlines(pids []int) {
+	var todo []int
+	for _, pid := range pids {
+		if _, ok := s.cmdlines[pid]; !ok {
+			todo = append(todo, pid)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	got := make([]string, len(todo))
+	each(len(todo), func(i int) { got[i] = ReadCmdline(s.Root, todo[i]) })
+	if s.cmdlines == nil {
+		s.cmdlines = make(map[int]string, len(todo))
+	}
+	for i, pid := range todo {
+		s.cmdlines[pid] = got[i]
+	}
+}
+
+// each calls f(0) … f(n-1), from up to GOMAXPROCS goroutines (at most 4)
+// when n is large enough to be worth it.
+func each(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), 4, 1+n/32)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w * n / workers; i < (w+1)*n/workers; i++ {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // ReadCmdline reads /proc/PID/cmdline, at most its first CmdlineMax bytes
 // (a command line cut there loses a partial UTF-8 sequence at the end).
 // Programs that rewrite their argv area (sshd's setproctitle) leave a

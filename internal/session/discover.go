@@ -126,7 +126,19 @@ func discover(ctx context.Context, o Options, list func(context.Context) ([]logi
 
 	peers := &peerFinder{root: o.ProcRoot, snap: snap}
 	in.Peer, in.Env = peers.peer, peers.env
+	// Join compares the program of every sshd-named process with its
+	// monitor's: read them all at once, side by side.
+	var sshds []int
+	for _, p := range snap.Procs {
+		if !p.Zombie() && isSSHDComm(p.Comm) {
+			sshds = append(sshds, p.PID)
+		}
+	}
+	exes := proc.ReadExes(o.ProcRoot, sshds)
 	in.Exe = func(pid int) (string, bool) {
+		if e, ok := exes[pid]; ok {
+			return e, true
+		}
 		e, err := proc.Exe(o.ProcRoot, pid)
 		return e, err == nil
 	}
