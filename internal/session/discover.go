@@ -124,16 +124,27 @@ func discover(ctx context.Context, o Options, list func(context.Context) ([]logi
 		res.Notes = append(res.Notes, notes...)
 	}
 
-	peers := &peerFinder{root: o.ProcRoot, snap: snap}
-	in.Peer, in.Env = peers.peer, peers.env
 	// Join compares the program of every sshd-named process with its
-	// monitor's: read them all at once, side by side.
-	var sshds []int
+	// monitor's, and asks the root ones (monitors) for their sockets:
+	// read them all at once, side by side, and the IPv4 TCP table with
+	// them.
+	var sshds, rootSSHDs []int
 	for _, p := range snap.Procs {
 		if !p.Zombie() && isSSHDComm(p.Comm) {
 			sshds = append(sshds, p.PID)
 		}
 	}
+	snap.ReadCmdlines(sshds)
+	for _, pid := range sshds {
+		// Not the listener, nor a connection still authenticating: the
+		// table is read only when there is a login to look for.
+		if _, ok := parseSSHDTitle(snap.Cmdline(pid)); ok && snap.Procs[pid].UID == 0 {
+			rootSSHDs = append(rootSSHDs, pid)
+		}
+	}
+	peers := &peerFinder{root: o.ProcRoot, snap: snap}
+	peers.prefetch(rootSSHDs)
+	in.Peer, in.Env = peers.peer, peers.env
 	exes := proc.ReadExes(o.ProcRoot, sshds)
 	in.Exe = func(pid int) (string, bool) {
 		if e, ok := exes[pid]; ok {
@@ -192,50 +203,59 @@ type peerFinder struct {
 	snap   *proc.Snapshot
 	conns  map[uint64]proc.Conn
 	tables int // how many of proc.TCPTables are in conns
+	socks  map[int]sockets
 	hidden int
 	denied bool
 }
 
-func (f *peerFinder) peer(pid int) (netip.AddrPort, bool) {
-	var (
-		found   netip.AddrPort
-		ok      bool
-		pending []uint64
-	)
-	lookup := func(ino uint64) bool {
-		if c, hit := f.conns[ino]; hit {
-			found, ok = c.Remote, true
-		}
-		return ok
+// sockets is what proc.SocketInodes said of one process.
+type sockets struct {
+	inodes []uint64
+	err    error
+}
+
+// prefetch reads the sockets of pids side by side, and the first TCP
+// table at the same time, when there is one to look for.
+func (f *peerFinder) prefetch(pids []int) {
+	if len(pids) == 0 {
+		return
 	}
-	err := proc.Sockets(f.root, pid, func(ino uint64) bool {
+	got := proc.ReadSocketInodes(f.root, pids, f.loadTable)
+	f.socks = make(map[int]sockets, len(pids))
+	for i, pid := range pids {
+		f.socks[pid] = sockets{got[i].Inodes, got[i].Err}
+	}
+}
+
+func (f *peerFinder) peer(pid int) (netip.AddrPort, bool) {
+	sk, ok := f.socks[pid]
+	if !ok {
+		sk.inodes, sk.err = proc.SocketInodes(f.root, pid)
+	}
+	for len(sk.inodes) > 0 {
 		if f.tables == 0 {
 			f.loadTable()
 		}
-		if lookup(ino) {
-			return false
-		}
-		pending = append(pending, ino)
-		return true
-	})
-	for !ok && len(pending) > 0 && f.tables < len(proc.TCPTables) {
-		f.loadTable()
-		for _, ino := range pending {
-			if lookup(ino) {
-				break
+		for _, ino := range sk.inodes {
+			if c, hit := f.conns[ino]; hit {
+				return c.Remote, true
 			}
 		}
+		if f.tables == len(proc.TCPTables) {
+			break
+		}
+		f.loadTable()
 	}
-	if ok {
-		return found, true
-	}
-	if errors.Is(err, fs.ErrPermission) {
+	if errors.Is(sk.err, fs.ErrPermission) {
 		f.denied = true
 	}
 	return netip.AddrPort{}, false
 }
 
 func (f *peerFinder) loadTable() {
+	if f.tables == len(proc.TCPTables) {
+		return
+	}
 	if f.conns == nil {
 		f.conns = map[uint64]proc.Conn{}
 	}
