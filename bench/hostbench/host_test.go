@@ -11,6 +11,9 @@
 //     argv, in a user's SSH session: `sshkick list` against `ps -e` and
 //     `ps -ef` (bench/list-argv-flood.sh).
 //
+// SSHKICK_BENCH_BASELINE names another sshkick binary to run alongside
+// (before/after a change, on the same host in the same run).
+//
 // Each prints, per command, the median wall time over the rounds and the
 // largest maximum RSS (getrusage of the child), and the ratios. A round
 // runs every command once, interleaved. They need root, sshd and gcc
@@ -106,6 +109,13 @@ func (t *tool) runOnce(b *testing.B, helper string) {
 // ratios of the first tool to every other.
 func compare(b *testing.B, helper, what string, tools []*tool) {
 	b.Helper()
+	// SSHKICK_BENCH_BASELINE: another sshkick binary (say, main's) run
+	// with the same arguments, side by side, to tell a change from the
+	// host's load.
+	if base := os.Getenv("SSHKICK_BENCH_BASELINE"); base != "" {
+		argv := append([]string{base}, tools[0].argv[1:]...)
+		tools = slices.Insert(tools, 1, &tool{name: "baseline " + filepath.Base(base), argv: argv})
+	}
 	for _, t := range tools {
 		cmd := exec.Command(t.argv[0], t.argv[1:]...)
 		lines := &lineCounter{}
@@ -273,7 +283,8 @@ func BenchmarkListChain(b *testing.B) {
 	bin, helper, _ := build(b)
 	s := sshdtest.Start(b)
 	u := s.AddUser(b)
-	s.Login(b, u, false, fmt.Sprintf("%s chains %d setsid %d", helper, n, width))
+	// On a terminal, so that w lists the session and looks for its processes.
+	s.Login(b, u, true, fmt.Sprintf("%s chains %d setsid %d", helper, n, width))
 	stopHelper(b, u)
 	if !sshdtest.Poll(300*time.Second, func() bool { return countComm(u, "hostproc") >= n }) {
 		b.Fatalf("only %d of %d processes came up", countComm(u, "hostproc"), n)
