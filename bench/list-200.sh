@@ -3,7 +3,9 @@
 # `who -u` and `w`,
 # in one run, ROUNDS rounds interleaved (default 11); prints medians, the
 # largest max RSS and the ratios. Needs root, sshd and gcc. Environment:
-# SSHKICK_BENCH_SESSIONS, _USERS, _PROCS, _ARGV, _W_RUNS (see bench/hostbench).
+# SSHKICK_BENCH_SESSIONS, _USERS, _PROCS, _WIDTH, _ARGV, _W_RUNS, and
+# SSHKICK_BENCH_BASELINE=BINARY to run another sshkick alongside (see
+# bench/hostbench).
 #   bench/list-200.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
