@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/sshkick/sshkick/internal/sshdtest"
 )
 
 // bin is the sshkick binary built once for the whole suite.
@@ -115,19 +113,22 @@ func ofUser(all []jsonSession, name string) []jsonSession {
 // waitSessions polls `list` until the user has n live sessions.
 func waitSessions(t testing.TB, n int, user string, args ...string) []jsonSession {
 	t.Helper()
-	var live []jsonSession
-	if !sshdtest.Poll(60*time.Second, func() bool {
-		live = nil
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var live []jsonSession
 		for _, s := range ofUser(listJSON(t, args...), user) {
 			if !s.Stale && (s.Kind != "ssh" || s.TTY != "") && s.Processes > 0 && hasLeader(s) {
 				live = append(live, s)
 			}
 		}
-		return len(live) == n
-	}) {
-		t.Fatalf("user %s: want %d sessions, have %d: %+v", user, n, len(live), live)
+		if len(live) == n {
+			return live
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("user %s: want %d sessions, have %d: %+v", user, n, len(live), live)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return live
 }
 
 // hasLeader: a session is fully up once it has more than sshd's processes
