@@ -3,6 +3,7 @@
 # `sshkick kick TTY`, and ends another with `kill -HUP` of the user's sshd,
 # ROUNDS times each, interleaved; prints the median time from the command's
 # start to the client seeing its session end, and the ratio. Needs root.
+# SSHKICK_BENCH_BASELINE=BINARY kicks with another sshkick too (say, main's).
 #   bench/kick-latency.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -272,14 +272,10 @@ func TestKickStubbornSessionAndSweep(t *testing.T) {
 	audit := filepath.Join(t.TempDir(), "audit.jsonl")
 	stubborn := s.Login(t, alice, true, `trap "" HUP TERM; (trap "" HUP TERM; sleep 601) & nohup sleep 602 >/dev/null 2>&1 & sleep 600`)
 	var sess jsonSession
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	sshdtest.Poll(60*time.Second, func() bool {
 		sess = find(listJSON(t, "--utmp", s.Utmp, "--user", alice.Name), func(x jsonSession) bool { return x.TTY != "" })
-		if sess.Processes >= 6 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return sess.Processes >= 6
+	})
 	if sess.Processes < 6 {
 		t.Fatalf("session not fully up: %+v", sess)
 	}

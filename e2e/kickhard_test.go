@@ -17,18 +17,19 @@ import (
 // terminal, and returns it.
 func whoLineOf(t *testing.T, s *sshdtest.Server, user string) whoLine {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var found whoLine
+	if !sshdtest.Poll(60*time.Second, func() bool {
 		for _, w := range whoU(t, s.Utmp) {
 			if w.user == user {
-				return w
+				found = w
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("who -u %s never showed %s", s.Utmp, user)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("who -u %s never showed %s", s.Utmp, user)
 	}
+	return found
 }
 
 // waitLoggedOut waits until who -u no longer shows line: sshd wrote the

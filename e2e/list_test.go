@@ -118,12 +118,10 @@ func TestListRootLogin(t *testing.T) {
 	root := s.Root(t)
 	sess := s.Login(t, root, true, "")
 	defer sess.Client.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if !sshdtest.Poll(60*time.Second, func() bool {
 		var w *whoLine
 		for _, l := range whoU(t, s.Utmp) {
 			if l.user == "root" {
-				l := l
 				w = &l
 			}
 		}
@@ -133,14 +131,13 @@ func TestListRootLogin(t *testing.T) {
 					if strconv.Itoa(x.PID) != w.pid || x.Kind != "ssh" || x.Stale || x.Host != w.host {
 						t.Fatalf("who -u: %+v; list: %+v", *w, x)
 					}
-					return
+					return true
 				}
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("root's session never showed in who -u and list alike")
-		}
-		time.Sleep(100 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("root's session never showed in who -u and list alike")
 	}
 }
 

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -35,20 +36,64 @@ func msgJSON(t testing.TB, stdin string, args ...string) ([]msgResult, result) {
 	return out, r
 }
 
+// barrier writes marker straight to the terminal tty (as root: past mesg
+// n) and waits until the client c shows it; it returns what c received
+// before it. Terminal output arrives in order, so whatever was written to
+// tty before the barrier has arrived by then: "nothing arrived" is
+// checked without a sleep.
+func barrier(t testing.TB, c *sshdtest.Session, tty, marker string) []byte {
+	t.Helper()
+	f, err := os.OpenFile("/dev/"+tty, os.O_WRONLY|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString(marker + "\r\n")
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.WaitFor(marker, 60*time.Second) {
+		t.Fatalf("the barrier %q never reached %s: %q", marker, tty, c.Out.Bytes())
+	}
+	out := c.Out.Bytes()
+	return out[:bytes.Index(out, []byte(marker))]
+}
+
+// waitStopped waits until the terminal's output is stopped (Ctrl-S): a
+// pty that is stopped accepts no write, so a non-blocking write of a
+// probe byte fails with EAGAIN. The probes written before are NULs,
+// which a terminal shows as nothing.
+func waitStopped(t testing.TB, tty string) {
+	t.Helper()
+	fd, err := syscall.Open("/dev/"+tty, syscall.O_WRONLY|syscall.O_NOCTTY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if !sshdtest.Poll(60*time.Second, func() bool {
+		_, err := syscall.Write(fd, []byte{0})
+		return err == syscall.EAGAIN
+	}) {
+		t.Fatalf("Ctrl-S did not stop %s", tty)
+	}
+}
+
 // ttyOf returns the terminal of the user's session whose command is cmd.
 func ttyOf(t testing.TB, s *sshdtest.Server, user, cmd string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	var tty string
+	if !sshdtest.Poll(60*time.Second, func() bool {
 		for _, x := range ofUser(listJSON(t, "--utmp", s.Utmp), user) {
 			if x.TTY != "" && x.Command == cmd {
-				return x.TTY
+				tty = x.TTY
+				return true
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("no terminal session of %s running %q", user, cmd)
 	}
-	t.Fatalf("no terminal session of %s running %q", user, cmd)
-	return ""
+	return tty
 }
 
 // hostile is every kind of byte that must never reach a terminal raw.
@@ -91,8 +136,8 @@ func TestMsgDeliveryAndSafety(t *testing.T) {
 	b1 := s.Login(t, bob, true, "mesg n; exec sleep 603")
 	b2 := s.Login(t, bob, false, "sleep 604")
 	t1 := ttyOf(t, s, alice.Name, "sleep 601")
-	ttyOf(t, s, alice.Name, "sleep 602")
-	ttyOf(t, s, bob.Name, "sleep 603")
+	t2 := ttyOf(t, s, alice.Name, "sleep 602")
+	tb := ttyOf(t, s, bob.Name, "sleep 603")
 	common := []string{"--utmp", s.Utmp, "--audit-log", audit}
 
 	// One terminal, hostile text on the command line.
@@ -108,9 +153,10 @@ func TestMsgDeliveryAndSafety(t *testing.T) {
 		t.Errorf("message as received: %q", got)
 	}
 	checkClean(t, got)
-	time.Sleep(300 * time.Millisecond)
-	if len(a2.Out.Bytes()) != 0 || len(b1.Out.Bytes()) != 0 || len(b2.Out.Bytes()) != 0 {
-		t.Errorf("other sessions received output: %q %q %q", a2.Out.Bytes(), b1.Out.Bytes(), b2.Out.Bytes())
+	// b2 has no terminal: nothing can be written to it but through its
+	// own processes.
+	if before, before2 := barrier(t, a2, t2, "barrier-1"), barrier(t, b1, tb, "barrier-1"); len(before) != 0 || len(before2) != 0 || len(b2.Out.Bytes()) != 0 {
+		t.Errorf("other sessions received output: %q %q %q", before, before2, b2.Out.Bytes())
 	}
 
 	// The same text on standard input is sanitized the same way.
@@ -126,13 +172,11 @@ func TestMsgDeliveryAndSafety(t *testing.T) {
 	checkClean(t, a2.Out.Bytes())
 
 	// mesg n: refused, then delivered with --force.
-	tb := ttyOf(t, s, bob.Name, "sleep 603")
 	res, r = msgJSON(t, "", append(common, tb, "-m", "are you there")...)
 	if r.code != 1 || len(res) != 1 || res[0].Status != "refused" {
 		t.Errorf("msg to mesg n: exit %d %+v", r.code, res)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if bytes.Contains(b1.Out.Bytes(), []byte("are you there")) {
+	if bytes.Contains(barrier(t, b1, tb, "barrier-2"), []byte("are you there")) {
 		t.Errorf("mesg n was not honoured")
 	}
 	res, r = msgJSON(t, "", append(common, tb, "-m", "are you there", "--force")...)
@@ -159,7 +203,7 @@ func TestMsgDeliveryAndSafety(t *testing.T) {
 	// Stop alice's first terminal's output (Ctrl-S): --all still reaches
 	// everyone else, and the stopped one times out instead of hanging.
 	a1.Stdin.Write([]byte{0x13})
-	time.Sleep(500 * time.Millisecond)
+	waitStopped(t, t1)
 	res, r = msgJSON(t, "", append(common, "--all", "--force", "--timeout", "1s", "-m", "to everyone")...)
 	status := map[string]string{}
 	for _, x := range res {

@@ -52,16 +52,15 @@ func TestTmuxPanes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var panes []jsonSession
-	deadline := time.Now().Add(10 * time.Second)
-	for len(panes) < 2 && time.Now().Before(deadline) {
+	sshdtest.Poll(60*time.Second, func() bool {
 		panes = nil
 		for _, x := range ofUser(listJSON(t, "--utmp", s.Utmp), alice.Name) {
 			if x.Kind == "pane" && !x.Stale && x.Command != "" {
 				panes = append(panes, x)
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return len(panes) >= 2
+	})
 	if len(panes) != 2 || panes[0].PID != panes[1].PID {
 		t.Fatalf("want two panes of one tmux server: %+v\nwho -u: %+v\nlist: %+v", panes, whoU(t, s.Utmp), listJSON(t, "--utmp", s.Utmp))
 	}

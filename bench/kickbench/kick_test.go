@@ -144,9 +144,7 @@ func BenchmarkKickOneLatency(b *testing.B) {
 		}
 		return x, tty, userSSHD(u, tty)
 	}
-	var tk, th []time.Duration
-	b.ResetTimer()
-	for b.Loop() {
+	kick := func(bin string) time.Duration {
 		b.StopTimer()
 		x, tty, _ := up()
 		b.StartTimer()
@@ -158,9 +156,21 @@ func BenchmarkKickOneLatency(b *testing.B) {
 		if !x.Ended(60 * time.Second) {
 			b.Fatalf("the kicked session did not end")
 		}
-		tk = append(tk, time.Since(start))
+		took := time.Since(start)
 		if err := cmd.Wait(); err != nil {
-			b.Fatalf("sshkick kick %s: %v", tty, err)
+			b.Fatalf("%s kick %s: %v", bin, tty, err)
+		}
+		return took
+	}
+	// SSHKICK_BENCH_BASELINE: another sshkick binary (say, main's), run
+	// alongside to tell a change from the shared host's load.
+	base := os.Getenv("SSHKICK_BENCH_BASELINE")
+	var tk, th, tb []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		tk = append(tk, kick(bin))
+		if base != "" {
+			tb = append(tb, kick(base))
 		}
 
 		b.StopTimer()
@@ -169,7 +179,7 @@ func BenchmarkKickOneLatency(b *testing.B) {
 			b.Fatalf("no sshd process of %s", u.Name)
 		}
 		b.StartTimer()
-		start = time.Now()
+		start := time.Now()
 		if out, err := exec.Command("kill", "-HUP", strconv.Itoa(sshd)).CombinedOutput(); err != nil {
 			b.Fatalf("kill -HUP %d: %v %s", sshd, err, out)
 		}
@@ -188,7 +198,11 @@ func BenchmarkKickOneLatency(b *testing.B) {
 	b.ReportMetric(ms(mk), "sshkick-ms")
 	b.ReportMetric(ms(mh), "killhup-ms")
 	b.ReportMetric(float64(mk)/float64(mh), "ratio")
-	b.Logf("%d rounds: sshkick %v; kill -HUP %v", len(tk), tk, th)
+	if base != "" {
+		b.ReportMetric(ms(median(tb)), "baseline-ms")
+		b.ReportMetric(float64(mk)/float64(median(tb)), "ratio-to-baseline")
+	}
+	b.Logf("%d rounds: sshkick %v; kill -HUP %v; baseline %v", len(tk), tk, th, tb)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -19,9 +19,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -112,8 +114,41 @@ func Scan(root string) (*Snapshot, error) {
 		return nil, fmt.Errorf("read process table %s: %w", root, err)
 	}
 	s := &Snapshot{Root: root, BootTime: boot, Procs: make(map[int]*Process, len(names))}
-	buf := make([]byte, statusMax)
 	owner := isProcfs(root)
+	// Each process costs four system calls or more, and system calls are
+	// dear on a VM: on a big host the table is read by a few goroutines,
+	// each over its own share of the names (results do not depend on it).
+	workers := min(runtime.GOMAXPROCS(0), 4, 1+len(names)/scanShare)
+	parts := make([]scanPart, workers)
+	var wg sync.WaitGroup
+	for w := range parts {
+		wg.Go(func() {
+			parts[w].scan(root, names[w*len(names)/workers:(w+1)*len(names)/workers], owner)
+		})
+	}
+	wg.Wait()
+	for _, part := range parts {
+		for _, p := range part.procs {
+			s.Procs[p.PID] = p
+		}
+		s.Denied += part.denied
+		s.Unreadable += part.unreadable
+	}
+	return s, nil
+}
+
+// scanShare is how many /proc entries make it worth another goroutine.
+const scanShare = 256
+
+// scanPart is what one goroutine of Scan read.
+type scanPart struct {
+	procs              []*Process
+	denied, unreadable int
+}
+
+func (sp *scanPart) scan(root string, names []string, owner bool) {
+	buf := make([]byte, statusMax)
+	sp.procs = make([]*Process, 0, len(names))
 	for _, n := range names {
 		if n == "" || n[0] < '0' || n[0] > '9' {
 			continue
@@ -125,18 +160,17 @@ func Scan(root string) (*Snapshot, error) {
 		p, err := readProcess(root, pid, buf, owner)
 		switch {
 		case err == nil:
-			s.Procs[pid] = p
+			sp.procs = append(sp.procs, p)
 		case errors.Is(err, ErrGone):
 			// Vanished between the directory listing and the read: normal.
 		case errors.Is(err, fs.ErrPermission):
-			s.Denied++
+			sp.denied++
 		default:
 			// One unreadable or malformed entry must not hide every
 			// other session: count it, say so, go on.
-			s.Unreadable++
+			sp.unreadable++
 		}
 	}
-	return s, nil
 }
 
 // Read reads one process afresh, for verifying an identity just before acting.
@@ -535,6 +569,44 @@ func (s *Snapshot) Cmdline(pid int) string {
 	c := ReadCmdline(s.Root, pid)
 	s.cmdlines[pid] = c
 	return c
+}
+
+// ReadCmdlines reads the command lines of pids (those not read yet) with a
+// few goroutines, for Cmdline to answer from then on: a listing reads
+// hundreds of sshd titles, each an open, a read and a close.
+func (s *Snapshot) ReadCmdlines(pids []int) {
+	var todo []int
+	for _, pid := range pids {
+		if _, ok := s.cmdlines[pid]; !ok {
+			todo = append(todo, pid)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	got := make([]string, len(todo))
+	each(len(todo), func(i int) { got[i] = ReadCmdline(s.Root, todo[i]) })
+	if s.cmdlines == nil {
+		s.cmdlines = make(map[int]string, len(todo))
+	}
+	for i, pid := range todo {
+		s.cmdlines[pid] = got[i]
+	}
+}
+
+// each calls f(0) … f(n-1), from up to GOMAXPROCS goroutines (at most 4)
+// when n is large enough to be worth it.
+func each(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), 4, 1+n/32)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w * n / workers; i < (w+1)*n/workers; i++ {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // ReadCmdline reads /proc/PID/cmdline, at most its first CmdlineMax bytes

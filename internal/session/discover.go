@@ -124,9 +124,32 @@ func discover(ctx context.Context, o Options, list func(context.Context) ([]logi
 		res.Notes = append(res.Notes, notes...)
 	}
 
+	// Join compares the program of every sshd-named process with its
+	// monitor's, and asks the root ones (monitors) for their sockets:
+	// read them all at once, side by side, and the IPv4 TCP table with
+	// them.
+	var sshds, rootSSHDs []int
+	for _, p := range snap.Procs {
+		if !p.Zombie() && isSSHDComm(p.Comm) {
+			sshds = append(sshds, p.PID)
+		}
+	}
+	snap.ReadCmdlines(sshds)
+	for _, pid := range sshds {
+		// Not the listener, nor a connection still authenticating: the
+		// table is read only when there is a login to look for.
+		if _, ok := parseSSHDTitle(snap.Cmdline(pid)); ok && snap.Procs[pid].UID == 0 {
+			rootSSHDs = append(rootSSHDs, pid)
+		}
+	}
 	peers := &peerFinder{root: o.ProcRoot, snap: snap}
+	peers.prefetch(rootSSHDs)
 	in.Peer, in.Env = peers.peer, peers.env
+	exes := proc.ReadExes(o.ProcRoot, sshds)
 	in.Exe = func(pid int) (string, bool) {
+		if e, ok := exes[pid]; ok {
+			return e, true
+		}
 		e, err := proc.Exe(o.ProcRoot, pid)
 		return e, err == nil
 	}
@@ -172,32 +195,72 @@ func TTYAtime(devRoot, tty string) (time.Time, bool) {
 
 // peerFinder finds the client address of an SSH connection from the socket
 // sshd holds, which works for every session, with a terminal or without.
+// The TCP tables are read once per discovery, and the IPv6 one only when
+// a socket is not in the IPv4 one: each costs the kernel a walk of its
+// whole socket hash.
 type peerFinder struct {
 	root   string
 	snap   *proc.Snapshot
 	conns  map[uint64]proc.Conn
-	loaded bool
+	tables int // how many of proc.TCPTables are in conns
+	socks  map[int]sockets
 	hidden int
 	denied bool
 }
 
+// sockets is what proc.SocketInodes said of one process.
+type sockets struct {
+	inodes []uint64
+	err    error
+}
+
+// prefetch reads the sockets of pids side by side, and the first TCP
+// table at the same time, when there is one to look for.
+func (f *peerFinder) prefetch(pids []int) {
+	if len(pids) == 0 {
+		return
+	}
+	got := proc.ReadSocketInodes(f.root, pids, f.loadTable)
+	f.socks = make(map[int]sockets, len(pids))
+	for i, pid := range pids {
+		f.socks[pid] = sockets{got[i].Inodes, got[i].Err}
+	}
+}
+
 func (f *peerFinder) peer(pid int) (netip.AddrPort, bool) {
-	inodes, err := proc.SocketInodes(f.root, pid)
-	if err == nil && len(inodes) > 0 {
-		if !f.loaded {
-			f.loaded = true
-			f.conns, _ = proc.TCPConns(f.root)
+	sk, ok := f.socks[pid]
+	if !ok {
+		sk.inodes, sk.err = proc.SocketInodes(f.root, pid)
+	}
+	for len(sk.inodes) > 0 {
+		if f.tables == 0 {
+			f.loadTable()
 		}
-		for _, ino := range inodes {
-			if c, ok := f.conns[ino]; ok {
+		for _, ino := range sk.inodes {
+			if c, hit := f.conns[ino]; hit {
 				return c.Remote, true
 			}
 		}
+		if f.tables == len(proc.TCPTables) {
+			break
+		}
+		f.loadTable()
 	}
-	if errors.Is(err, fs.ErrPermission) {
+	if errors.Is(sk.err, fs.ErrPermission) {
 		f.denied = true
 	}
 	return netip.AddrPort{}, false
+}
+
+func (f *peerFinder) loadTable() {
+	if f.tables == len(proc.TCPTables) {
+		return
+	}
+	if f.conns == nil {
+		f.conns = map[uint64]proc.Conn{}
+	}
+	proc.ReadTCPTable(f.root, proc.TCPTables[f.tables], f.conns)
+	f.tables++
 }
 
 // env reads SSH_CONNECTION="client port server port" from the environment

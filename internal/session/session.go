@@ -445,6 +445,13 @@ func (j *joiner) sshConns() []*sshConn {
 	// "USER [priv]"; its unprivileged child is titled "USER [net]" (run as
 	// sshd-auth since OpenSSH 10). Such a monitor is no login.
 	preauth := map[int]bool{}
+	var sshds []int
+	for _, p := range procs {
+		if !p.Zombie() && isSSHDComm(p.Comm) {
+			sshds = append(sshds, p.PID)
+		}
+	}
+	j.in.Proc.ReadCmdlines(sshds)
 	for _, p := range procs {
 		if p.Zombie() || !isSSHDComm(p.Comm) {
 			continue
