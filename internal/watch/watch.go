@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sshkick/sshkick/internal/policy"
@@ -103,6 +104,9 @@ type Options struct {
 	// Reload receives a value for each SIGHUP.
 	Reload <-chan struct{}
 	Notify *Notifier
+	// Changes, when set, wakes the daemon when a login begins or ends
+	// (utmp, logind); the interval rescan stays the fallback.
+	Changes *Changes
 	// Metrics, when set, is updated after every evaluation.
 	Metrics *Metrics
 	Lookup  policy.Lookup
@@ -145,7 +149,14 @@ func Run(ctx context.Context, o Options) error {
 		d.saveState(true)
 		o.Log.Info("stopped")
 	}()
+	var changes <-chan struct{}
+	if o.Changes != nil {
+		changes = o.Changes.C
+		o.Log.Info("woken by changes", "watching", sanitize.Field(strings.Join(o.Changes.Watching(), ", ")))
+	}
 	for {
+		start := o.Now()
+		o.Changes.Refresh()
 		next := d.tick(ctx)
 		if o.Once || ctx.Err() != nil {
 			return nil
@@ -174,12 +185,30 @@ func Run(ctx context.Context, o Options) error {
 				d.reload()
 				pol = d.pol
 				break sleep
+			case <-changes:
+				// A login began or ended: look soon, not at once — one login
+				// is several writes (utmp, logind, the shell starting), and a
+				// storm of logins costs at most one discovery per changeGap.
+				soon := o.Now().Add(changeSettle)
+				if gap := start.Add(changeGap); gap.After(soon) {
+					soon = gap
+				}
+				if soon.Before(until) {
+					until = soon
+				}
 			case <-o.after(left):
 				o.Notify.Send("WATCHDOG=1")
 			}
 		}
 	}
 }
+
+// How soon after a change the daemon looks (changeSettle), and how often
+// at most changes make it look (changeGap).
+const (
+	changeSettle = 200 * time.Millisecond
+	changeGap    = time.Second
+)
 
 type daemon struct {
 	o     Options
