@@ -103,6 +103,9 @@ type Options struct {
 	Now      func() time.Time
 	// Reload receives a value for each SIGHUP.
 	Reload <-chan struct{}
+	// Reopen, when set, is called at each reload: it reopens the audit
+	// file, which logrotate has renamed (packaging/sshkick.logrotate).
+	Reopen func() error
 	Notify *Notifier
 	// Changes, when set, wakes the daemon when a login begins or ends
 	// (utmp, logind); the interval rescan stays the fallback.
@@ -220,6 +223,12 @@ type daemon struct {
 func (d *daemon) reload() {
 	o := d.o
 	o.Notify.Send("RELOADING=1\nMONOTONIC_USEC=" + monotonicUsec())
+	if o.Reopen != nil {
+		if err := o.Reopen(); err != nil {
+			o.Log.Error("audit file not reopened: records go on to the old one", "error", sanitize.Field(err.Error()))
+			o.Metrics.failure()
+		}
+	}
 	pol, diags, err := policy.LoadFile(o.Config, o.Lookup)
 	for _, dg := range diags {
 		o.Log.Warn("policy", "diagnostic", dg.String())
