@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sshkick/sshkick/internal/policy"
 	"github.com/sshkick/sshkick/internal/session"
 	"github.com/sshkick/sshkick/internal/sshdtest"
 )
@@ -146,5 +147,37 @@ func TestRunWakesOnChange(t *testing.T) {
 	appendTo(t, utmp, make([]byte, 384))
 	if !sshdtest.Poll(30*time.Second, func() bool { return cb.n.Load() >= 2 }) {
 		t.Fatal("a utmp write did not wake the daemon")
+	}
+}
+
+// TestLookBetweenDiscoveries: between discoveries a look re-reads only
+// the evidence; when it would act, or a member is gone, it discovers
+// first, so the action is decided on fresh sessions.
+func TestLookBetweenDiscoveries(t *testing.T) {
+	d, fb, now, _ := setup(t, pol)
+	cb := &countingBackend{fakeBackend: fakeBackend{res: fb.res}}
+	d.o.Backend = cb
+	refreshed, alive := 0, true
+	d.o.Refresh = func(in []policy.Input, cpu bool) ([]policy.Input, bool) {
+		refreshed++
+		return in, alive
+	}
+	ctx := context.Background()
+	*now = t0.Add(5 * time.Second)
+	d.step(ctx, true)
+	*now = t0.Add(6 * time.Second)
+	if next := d.step(ctx, false); !next.Equal(t0.Add(10*time.Second)) || cb.n.Load() != 1 || refreshed != 1 {
+		t.Fatalf("a quiet look: next %v, %d discoveries, %d refreshes", next, cb.n.Load(), refreshed)
+	}
+	*now = t0.Add(10 * time.Second)
+	d.step(ctx, false)
+	if cb.n.Load() != 2 || len(cb.warned) != 1 {
+		t.Fatalf("a look that warns: %d discoveries, warned %v", cb.n.Load(), cb.warned)
+	}
+	alive = false
+	*now = t0.Add(11 * time.Second)
+	d.step(ctx, false)
+	if cb.n.Load() != 3 {
+		t.Fatalf("a member gone: %d discoveries", cb.n.Load())
 	}
 }

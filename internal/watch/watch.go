@@ -99,6 +99,10 @@ type Options struct {
 	// Evidence turns a discovery snapshot into policy inputs;
 	// SystemEvidence when nil.
 	Evidence func(*session.Result) []policy.Input
+	// Refresh re-reads the evidence of the last discovery's inputs (see
+	// SystemRefresh, the default); it is used only with Changes, which tell
+	// when a discovery is needed.
+	Refresh func(in []policy.Input, cpu bool) ([]policy.Input, bool)
 	Log      *slog.Logger
 	Now      func() time.Time
 	// Reload receives a value for each SIGHUP.
@@ -135,6 +139,9 @@ func Run(ctx context.Context, o Options) error {
 	if o.StatePath == "" {
 		o.StatePath = DefaultState
 	}
+	if o.Refresh == nil {
+		o.Refresh = SystemRefresh
+	}
 	pol, diags, err := policy.LoadFile(o.Config, o.Lookup)
 	for _, d := range diags {
 		o.Log.Warn("policy", "diagnostic", d.String())
@@ -157,10 +164,15 @@ func Run(ctx context.Context, o Options) error {
 		changes = o.Changes.C
 		o.Log.Info("woken by changes", "watching", sanitize.Field(strings.Join(o.Changes.Watching(), ", ")))
 	}
+	dirty := true
 	for {
 		start := o.Now()
 		o.Changes.Refresh()
-		next := d.tick(ctx)
+		// Without change notifications every look is a discovery; with them,
+		// only after a change, a reload, every fullRescan, and before acting.
+		full := o.Changes == nil || dirty || start.Sub(d.lastFull) >= fullRescan
+		dirty = false
+		next := d.step(ctx, full)
 		if o.Once || ctx.Err() != nil {
 			return nil
 		}
@@ -187,8 +199,10 @@ func Run(ctx context.Context, o Options) error {
 			case <-o.Reload:
 				d.reload()
 				pol = d.pol
+				dirty = true
 				break sleep
 			case <-changes:
+				dirty = true
 				// A login began or ended: look soon, not at once — one login
 				// is several writes (utmp, logind, the shell starting), and a
 				// storm of logins costs at most one discovery per changeGap.
@@ -213,11 +227,22 @@ const (
 	changeGap    = time.Second
 )
 
+// fullRescan is how often the daemon discovers the sessions afresh when
+// changes wake it: between discoveries, a look re-reads only the evidence
+// of the sessions it knows (Options.Refresh), and a discovery comes first
+// whenever that look would act. It catches what no watched file shows: a
+// no-tty session on a host without logind, a user's new groups.
+const fullRescan = 5 * time.Minute
+
 type daemon struct {
 	o     Options
 	pol   *policy.Policy
 	st    policy.State
 	saved policy.State
+	// last is the inputs of the last look, lastFull when the sessions
+	// were last discovered.
+	last     []policy.Input
+	lastFull time.Time
 }
 
 func (d *daemon) reload() {
@@ -250,9 +275,28 @@ func (d *daemon) reload() {
 }
 
 // tick is one evaluation: discover, decide, act, save.
-func (d *daemon) tick(ctx context.Context) time.Time {
+func (d *daemon) tick(ctx context.Context) time.Time { return d.step(ctx, true) }
+
+// step is one evaluation; unless full, it first tries the last discovery's
+// sessions with their evidence re-read, and discovers only when a member
+// is gone or there is something to do (so every action is decided on a
+// fresh discovery).
+func (d *daemon) step(ctx context.Context, full bool) time.Time {
 	o := d.o
 	start := o.Now()
+	if !full && d.last != nil {
+		if in, ok := o.Refresh(d.last, usesCPU(d.pol)); ok {
+			dec := policy.Evaluate(d.pol, o.Now(), in, d.st)
+			if len(dec.Actions) == 0 {
+				d.st, d.last = dec.State, in
+				o.Metrics.sessions(in)
+				d.saveState(false)
+				o.Metrics.evaluated(o.Now().Sub(start))
+				return dec.Next
+			}
+		}
+	}
+	d.lastFull = start
 	res, err := o.Backend.Sessions(ctx)
 	if err != nil {
 		o.Log.Error("discovery failed", "error", sanitize.Field(err.Error()))
@@ -260,6 +304,7 @@ func (d *daemon) tick(ctx context.Context) time.Time {
 		return time.Time{}
 	}
 	in := o.Evidence(res)
+	d.last = in
 	now := o.Now()
 	dec := policy.Evaluate(d.pol, now, in, d.st)
 	d.st = dec.State
@@ -333,6 +378,19 @@ func (d *daemon) tick(ctx context.Context) time.Time {
 	d.saveState(false)
 	o.Metrics.evaluated(o.Now().Sub(start))
 	return dec.Next
+}
+
+// usesCPU reports whether a busy_cpu applies anywhere in p.
+func usesCPU(p *policy.Policy) bool {
+	if p.BusyCPU > 0 {
+		return true
+	}
+	for i := range p.Rules {
+		if p.Rules[i].BusyCPU > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // record logs one line and writes one audit record for a decision.
