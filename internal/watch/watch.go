@@ -103,8 +103,8 @@ type Options struct {
 	// SystemRefresh, the default); it is used only with Changes, which tell
 	// when a discovery is needed.
 	Refresh func(in []policy.Input, cpu bool) ([]policy.Input, bool)
-	Log      *slog.Logger
-	Now      func() time.Time
+	Log     *slog.Logger
+	Now     func() time.Time
 	// Reload receives a value for each SIGHUP.
 	Reload <-chan struct{}
 	// Reopen, when set, is called at each reload: it reopens the audit
