@@ -107,7 +107,7 @@ func groupsOf(name string) []string {
 // Options.Refresh): the inputs of the last discovery with each terminal's
 // atime and mtime stat()ed again and, when cpu, each member's CPU time
 // read again from /proc/PID/stat — one read per process instead of a
-// whole /proc scan. ok is false when a member is gone or was replaced (a
+// whole /proc scan; without cpu, CPU is unknown (-1). ok is false when a member is gone or was replaced (a
 // session may have ended): then only a discovery will do.
 func SystemRefresh(in []policy.Input, cpu bool) ([]policy.Input, bool) {
 	return Refresh(in, "/dev", "/proc", cpu)
@@ -123,7 +123,11 @@ func Refresh(in []policy.Input, devRoot, procRoot string, cpu bool) ([]policy.In
 		if s.TTY != "" && !s.Stale {
 			ev.Atime, ev.Mtime = ttyTimes(devRoot, s.TTY, s.TTYDev)
 		}
-		if cpu && ev.CPU >= 0 {
+		if !cpu {
+			// Unknown, not unchanged: the next sample's growth is then
+			// measured from the last real one.
+			ev.CPU = -1
+		} else if ev.CPU >= 0 {
 			var ticks uint64
 			for _, m := range s.Members {
 				p, err := readStat(procRoot+"/"+strconv.Itoa(m.PID)+"/stat", buf)

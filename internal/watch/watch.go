@@ -232,7 +232,13 @@ const (
 // of the sessions it knows (Options.Refresh), and a discovery comes first
 // whenever that look would act. It catches what no watched file shows: a
 // no-tty session on a host without logind, a user's new groups.
-const fullRescan = 5 * time.Minute
+const fullRescan = 10 * time.Minute
+
+// cpuEvery is how often a look between discoveries re-reads CPU times
+// (busy_cpu): busy is CPU use between two samples, and a discovery, which
+// samples it too, comes before every action, so a session that just got
+// busy is never kicked as idle.
+const cpuEvery = time.Minute
 
 type daemon struct {
 	o     Options
@@ -241,8 +247,8 @@ type daemon struct {
 	saved policy.State
 	// last is the inputs of the last look, lastFull when the sessions
 	// were last discovered.
-	last     []policy.Input
-	lastFull time.Time
+	last              []policy.Input
+	lastFull, lastCPU time.Time
 }
 
 func (d *daemon) reload() {
@@ -285,10 +291,14 @@ func (d *daemon) step(ctx context.Context, full bool) time.Time {
 	o := d.o
 	start := o.Now()
 	if !full && d.last != nil {
-		if in, ok := o.Refresh(d.last, usesCPU(d.pol)); ok {
+		cpu := usesCPU(d.pol) && start.Sub(d.lastCPU) >= cpuEvery
+		if in, ok := o.Refresh(d.last, cpu); ok {
 			dec := policy.Evaluate(d.pol, o.Now(), in, d.st)
 			if len(dec.Actions) == 0 {
-				d.st, d.last = dec.State, in
+				d.st = dec.State
+				if cpu {
+					d.lastCPU = start
+				}
 				o.Metrics.sessions(in)
 				d.saveState(false)
 				o.Metrics.evaluated(o.Now().Sub(start))
@@ -296,7 +306,7 @@ func (d *daemon) step(ctx context.Context, full bool) time.Time {
 			}
 		}
 	}
-	d.lastFull = start
+	d.lastFull, d.lastCPU = start, start
 	res, err := o.Backend.Sessions(ctx)
 	if err != nil {
 		o.Log.Error("discovery failed", "error", sanitize.Field(err.Error()))
