@@ -2,14 +2,17 @@ package watch
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sshkick/sshkick/internal/policy"
+	"github.com/sshkick/sshkick/internal/proc"
 	"github.com/sshkick/sshkick/internal/session"
 	"github.com/sshkick/sshkick/internal/sshdtest"
 )
@@ -179,5 +182,37 @@ func TestLookBetweenDiscoveries(t *testing.T) {
 	d.step(ctx, false)
 	if cb.n.Load() != 3 {
 		t.Fatalf("a member gone: %d discoveries", cb.n.Load())
+	}
+}
+
+// TestRefreshReadsStatAndNoticesReplacement: a look between discoveries
+// sums the members' utime+stime from their stat files; a member whose
+// start time changed (PID reused) or vanished asks for a discovery; without
+// cpu the CPU is unknown, not the old value.
+func TestRefreshReadsStatAndNoticesReplacement(t *testing.T) {
+	root := t.TempDir()
+	stat := func(pid, utime, stime, start int) {
+		os.MkdirAll(filepath.Join(root, strconv.Itoa(pid)), 0o755)
+		line := fmt.Sprintf("%d (sh) S 1 %d %d 34817 %d 4194304 0 0 0 0 %d %d 0 0 20 0 1 0 %d 0 0\n", pid, pid, pid, pid, utime, stime, start)
+		os.WriteFile(filepath.Join(root, strconv.Itoa(pid), "stat"), []byte(line), 0o644)
+	}
+	stat(50, 100, 50, 7)
+	stat(51, 10, 40, 8)
+	s := &session.Session{ID: "pts/1", Members: []session.Member{{Ident: proc.Ident{PID: 50, Start: 7}}, {Ident: proc.Ident{PID: 51, Start: 8}}}}
+	in := []policy.Input{{Session: s, Evidence: policy.Evidence{CPU: time.Second}}}
+	out, ok := Refresh(in, root, root, true)
+	if !ok || out[0].Evidence.CPU != 2*time.Second {
+		t.Fatalf("CPU %v ok %v, want 2s (200 ticks)", out[0].Evidence.CPU, ok)
+	}
+	if out, ok := Refresh(in, root, root, false); !ok || out[0].Evidence.CPU != -1 {
+		t.Fatalf("without cpu: CPU %v ok %v", out[0].Evidence.CPU, ok)
+	}
+	stat(51, 0, 0, 9)
+	if _, ok := Refresh(in, root, root, true); ok {
+		t.Fatal("a reused PID went unnoticed")
+	}
+	os.RemoveAll(filepath.Join(root, "51"))
+	if _, ok := Refresh(in, root, root, true); ok {
+		t.Fatal("a vanished member went unnoticed")
 	}
 }
