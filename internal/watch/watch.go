@@ -1,5 +1,6 @@
-// Package watch is the `sshkick watch` daemon loop: it re-reads the
-// sessions every interval (and at the next deadline), asks internal/policy
+// Package watch is the `sshkick watch` daemon loop: it looks at the
+// sessions every interval, at the next deadline and soon after a login or
+// logout (Changes: inotify on utmp and logind's session files), asks internal/policy
 // what to do, carries the actions out through a Backend (warn, kick,
 // audit), remembers which warnings went out in a state file written
 // atomically (so a restart does not repeat them), reloads the policy on
