@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -254,6 +256,60 @@ max_session = "45s"
 	if !waitUntil(30*time.Second, func() bool {
 		b, _ = os.ReadFile(audit)
 		return bytes.Contains(b, []byte(`"event":"watch-kick"`)) && bytes.Contains(b, []byte(`"outcome":"ended"`))
+	}) || !bytes.Contains(b, []byte(`"reason":"max_session"`)) {
+		t.Errorf("audit trail: %s", b)
+	}
+}
+
+// TestWatchWakesOnLogin: with an interval of an hour, a login after the
+// daemon's first look is still seen (its utmp record wakes the daemon) and
+// ended at its max_session.
+func TestWatchWakesOnLogin(t *testing.T) {
+	s := sshdtest.Start(t)
+	u := s.AddUser(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "policy.toml")
+	os.WriteFile(cfg, []byte(`interval = "1h"
+[[rule]]
+name = "short"
+users = ["`+u.Name+`"]
+max_session = "10s"
+warn = []
+`), 0o644)
+	audit := filepath.Join(dir, "audit.jsonl")
+	_, logs := startWatch(t, "--config", cfg, "--utmp", s.Utmp, "--state", filepath.Join(dir, "state.json"), "--audit-log", audit,
+		"--metrics", "127.0.0.1:0")
+	var metrics string
+	if !waitUntil(60*time.Second, func() bool {
+		_, after, ok := strings.Cut(logs.String(), "metrics on ")
+		metrics, _, _ = strings.Cut(after, "\n")
+		return ok && strings.Contains(after, "\n")
+	}) {
+		t.Fatalf("no metrics address:\n%s", logs)
+	}
+	// The first look (no session yet) is over before the login.
+	if !waitUntil(60*time.Second, func() bool {
+		resp, err := http.Get(strings.TrimSpace(metrics))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(body), "sshkick_watch_evaluation_seconds_count 1")
+	}) {
+		t.Fatalf("no first look:\n%s", logs)
+	}
+	if !strings.Contains(logs.String(), "woken by changes") || !strings.Contains(logs.String(), s.Utmp) {
+		t.Errorf("utmp %s not watched:\n%s", s.Utmp, logs)
+	}
+	sess := s.Login(t, u, true, "exec sleep 3600")
+	if !sess.Ended(120 * time.Second) {
+		t.Fatalf("a login after the first look was not ended at max_session\n%s", logs)
+	}
+	var b []byte
+	if !waitUntil(30*time.Second, func() bool {
+		b, _ = os.ReadFile(audit)
+		return bytes.Contains(b, []byte(`"event":"watch-kick"`))
 	}) || !bytes.Contains(b, []byte(`"reason":"max_session"`)) {
 		t.Errorf("audit trail: %s", b)
 	}

@@ -50,6 +50,7 @@ type Logger struct {
 	w     io.Writer
 	sys   *syslog.Writer
 	actor Actor
+	path  string // the file, when records go to one that Open opened
 	// Where says where records go, for messages to the admin.
 	Where string
 }
@@ -74,8 +75,31 @@ func Open(path string) (*Logger, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.w, l.Where = f, path
+	l.w, l.Where, l.path = f, path, path
 	return l, nil
+}
+
+// Reopen opens the trail's file again by its name, with the same checks as
+// Open, and closes the old one: after logrotate renames the file, records
+// go to the new one, not after the renamed one's end. When the file cannot
+// be opened, records keep going to the old one and the error says why.
+// Syslog and writers are not reopened.
+func (l *Logger) Reopen() error {
+	if l == nil || l.path == "" {
+		return nil
+	}
+	f, err := openFile(l.path)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	old := l.w
+	l.w = f
+	l.mu.Unlock()
+	if c, ok := old.(io.Closer); ok {
+		c.Close()
+	}
+	return nil
 }
 
 // NewWriter is a Logger writing to w, for tests.
@@ -198,6 +222,8 @@ func (l *Logger) Close() error {
 	if l.sys != nil {
 		return l.sys.Close()
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if c, ok := l.w.(io.Closer); ok {
 		return c.Close()
 	}

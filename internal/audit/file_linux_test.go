@@ -144,3 +144,51 @@ func TestOpenFileRefusesUnsafe(t *testing.T) {
 		t.Errorf("the root-only file was written: %q", b)
 	}
 }
+
+// TestReopenAfterRotation: logrotate renames the file; after Reopen the
+// next record is in a new file of that name and the renamed file keeps
+// only what came before. A file that turned unsafe is not reopened:
+// records keep going to the old one.
+func TestReopenAfterRotation(t *testing.T) {
+	d := rootDir(t)
+	path := filepath.Join(d, "audit.jsonl")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Log("before", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Log("after", nil); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.ReadFile(path + ".1")
+	cur, _ := os.ReadFile(path)
+	if !strings.Contains(string(old), `"before"`) || strings.Contains(string(old), `"after"`) {
+		t.Errorf("rotated file: %s", old)
+	}
+	if !strings.Contains(string(cur), `"after"`) || strings.Contains(string(cur), `"before"`) {
+		t.Errorf("new file: %s", cur)
+	}
+
+	os.Remove(path)
+	if err := os.Symlink(path+".1", path); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reopen(); !errors.Is(err, ErrUnsafeFile) {
+		t.Fatalf("reopened through a symbolic link: %v", err)
+	}
+	if err := l.Log("still", nil); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := os.ReadFile(filepath.Join(d, "audit.jsonl.1")); strings.Contains(string(cur), `"still"`) {
+		t.Errorf("a refused reopen wrote through the link: %s", cur)
+	}
+}

@@ -40,12 +40,14 @@ func newWatchCmd(fac *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "watch [flags]",
 		Short: "Warn and log out idle and over-long sessions by policy (the daemon)",
-		Long: `Run the policy daemon in the foreground, as systemd runs it: every interval
-(and at each deadline) it reads the sessions, warns those a rule is about to
-end, and ends them when their time is up. Input after a warning cancels the
-countdown. SIGHUP reloads the policy (an invalid file keeps the old one);
-SIGTERM stops. Idle times are measured from the terminal's atime, with the
-kernel's 8-second granularity: ±8 s.`,
+		Long: `Run the policy daemon in the foreground, as systemd runs it: every interval,
+at each deadline and soon after a login or logout (utmp or logind's session
+files change) it reads the sessions, warns those a rule is about to end, and
+ends them when their time is up. Input after a warning cancels the
+countdown. SIGHUP reloads the policy (an invalid file keeps the old one) and
+reopens the audit file (after logrotate); SIGTERM stops. Idle times are
+measured from the terminal's atime, with the kernel's 8-second granularity:
+±8 s.`,
 		Example: `  sshkick watch --dry-run --once
   sshkick watch --config /etc/sshkick/policy.toml --metrics 127.0.0.1:9773`,
 		Args: noArgs,
@@ -104,6 +106,19 @@ func runWatch(ctx context.Context, fac *Factory, o *watchOptions) error {
 	wo := watch.Options{Config: o.Config, StatePath: o.State, DryRun: o.DryRun, Once: o.Once,
 		Backend: &watch.EngineBackend{Engine: e, Trail: trail},
 		Log:     slog.New(slog.NewTextHandler(ios.Err, nil)), Reload: reload, Notify: watch.NotifierFromEnv(), Lookup: policyLookup}
+	if r, ok := trail.(interface{ Reopen() error }); ok {
+		wo.Reopen = r.Reopen // SIGHUP after logrotate renamed the file
+	}
+	if !o.Once {
+		// Woken by logins and logouts as well as by its interval; without
+		// inotify it still rescans every interval.
+		if ch, err := watch.WatchChanges(o.Utmp, watch.DefaultLogindSessions); err != nil {
+			ios.notef("note: not woken by logins (%s): rescanning every interval", sanitize.Field(err.Error()))
+		} else {
+			defer ch.Close()
+			wo.Changes = ch
+		}
+	}
 	if o.Metrics != "" {
 		wo.Metrics = watch.NewMetrics()
 		addr, err := wo.Metrics.Serve(ctx, o.Metrics)

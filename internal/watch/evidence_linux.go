@@ -3,6 +3,7 @@ package watch
 import (
 	"os"
 	"os/user"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -100,4 +101,59 @@ func groupsOf(name string) []string {
 		}
 	}
 	return out
+}
+
+// SystemRefresh is the cheap evaluation between discoveries (see
+// Options.Refresh): the inputs of the last discovery with each terminal's
+// atime and mtime stat()ed again and, when cpu, each member's CPU time
+// read again from /proc/PID/stat — one read per process instead of a
+// whole /proc scan; without cpu, CPU is unknown (-1). ok is false when a member is gone or was replaced (a
+// session may have ended): then only a discovery will do.
+func SystemRefresh(in []policy.Input, cpu bool) ([]policy.Input, bool) {
+	return Refresh(in, "/dev", "/proc", cpu)
+}
+
+// Refresh is SystemRefresh with its roots as parameters.
+func Refresh(in []policy.Input, devRoot, procRoot string, cpu bool) ([]policy.Input, bool) {
+	out := make([]policy.Input, len(in))
+	buf := make([]byte, 1024) // a stat line is ~300 bytes
+	for i, x := range in {
+		s := x.Session
+		ev := x.Evidence
+		if s.TTY != "" && !s.Stale {
+			ev.Atime, ev.Mtime = ttyTimes(devRoot, s.TTY, s.TTYDev)
+		}
+		if !cpu {
+			// Unknown, not unchanged: the next sample's growth is then
+			// measured from the last real one.
+			ev.CPU = -1
+		} else if ev.CPU >= 0 {
+			var ticks uint64
+			for _, m := range s.Members {
+				p, err := readStat(procRoot+"/"+strconv.Itoa(m.PID)+"/stat", buf)
+				if err != nil || p.Start != m.Start {
+					return nil, false
+				}
+				ticks += p.UTime + p.STime
+			}
+			ev.CPU = time.Duration(ticks) * time.Second / clockTicks
+		}
+		out[i] = policy.Input{Session: s, Evidence: ev}
+	}
+	return out, true
+}
+
+// readStat reads and parses one stat file with one read (procfs returns
+// it whole), into buf.
+func readStat(path string, buf []byte) (*proc.Process, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	n, err := unix.Read(fd, buf)
+	unix.Close(fd)
+	if err != nil {
+		return nil, err
+	}
+	return proc.ParseStat(buf[:n])
 }

@@ -1,5 +1,6 @@
-// Package watch is the `sshkick watch` daemon loop: it re-reads the
-// sessions every interval (and at the next deadline), asks internal/policy
+// Package watch is the `sshkick watch` daemon loop: it looks at the
+// sessions every interval, at the next deadline and soon after a login or
+// logout (Changes: inotify on utmp and logind's session files), asks internal/policy
 // what to do, carries the actions out through a Backend (warn, kick,
 // audit), remembers which warnings went out in a state file written
 // atomically (so a restart does not repeat them), reloads the policy on
@@ -18,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sshkick/sshkick/internal/policy"
@@ -98,11 +100,21 @@ type Options struct {
 	// Evidence turns a discovery snapshot into policy inputs;
 	// SystemEvidence when nil.
 	Evidence func(*session.Result) []policy.Input
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Refresh re-reads the evidence of the last discovery's inputs (see
+	// SystemRefresh, the default); it is used only with Changes, which tell
+	// when a discovery is needed.
+	Refresh func(in []policy.Input, cpu bool) ([]policy.Input, bool)
+	Log     *slog.Logger
+	Now     func() time.Time
 	// Reload receives a value for each SIGHUP.
 	Reload <-chan struct{}
+	// Reopen, when set, is called at each reload: it reopens the audit
+	// file, which logrotate has renamed (packaging/sshkick.logrotate).
+	Reopen func() error
 	Notify *Notifier
+	// Changes, when set, wakes the daemon when a login begins or ends
+	// (utmp, logind); the interval rescan stays the fallback.
+	Changes *Changes
 	// Metrics, when set, is updated after every evaluation.
 	Metrics *Metrics
 	Lookup  policy.Lookup
@@ -128,6 +140,9 @@ func Run(ctx context.Context, o Options) error {
 	if o.StatePath == "" {
 		o.StatePath = DefaultState
 	}
+	if o.Refresh == nil {
+		o.Refresh = SystemRefresh
+	}
 	pol, diags, err := policy.LoadFile(o.Config, o.Lookup)
 	for _, d := range diags {
 		o.Log.Warn("policy", "diagnostic", d.String())
@@ -145,8 +160,20 @@ func Run(ctx context.Context, o Options) error {
 		d.saveState(true)
 		o.Log.Info("stopped")
 	}()
+	var changes <-chan struct{}
+	if o.Changes != nil {
+		changes = o.Changes.C
+		o.Log.Info("woken by changes", "watching", sanitize.Field(strings.Join(o.Changes.Watching(), ", ")))
+	}
+	dirty := true
 	for {
-		next := d.tick(ctx)
+		start := o.Now()
+		o.Changes.Refresh()
+		// Without change notifications every look is a discovery; with them,
+		// only after a change, a reload, every fullRescan, and before acting.
+		full := o.Changes == nil || dirty || start.Sub(d.lastFull) >= fullRescan
+		dirty = false
+		next := d.step(ctx, full)
 		if o.Once || ctx.Err() != nil {
 			return nil
 		}
@@ -173,7 +200,20 @@ func Run(ctx context.Context, o Options) error {
 			case <-o.Reload:
 				d.reload()
 				pol = d.pol
+				dirty = true
 				break sleep
+			case <-changes:
+				dirty = true
+				// A login began or ended: look soon, not at once — one login
+				// is several writes (utmp, logind, the shell starting), and a
+				// storm of logins costs at most one discovery per changeGap.
+				soon := o.Now().Add(changeSettle)
+				if gap := start.Add(changeGap); gap.After(soon) {
+					soon = gap
+				}
+				if soon.Before(until) {
+					until = soon
+				}
 			case <-o.after(left):
 				o.Notify.Send("WATCHDOG=1")
 			}
@@ -181,16 +221,46 @@ func Run(ctx context.Context, o Options) error {
 	}
 }
 
+// How soon after a change the daemon looks (changeSettle), and how often
+// at most changes make it look (changeGap).
+const (
+	changeSettle = 200 * time.Millisecond
+	changeGap    = time.Second
+)
+
+// fullRescan is how often the daemon discovers the sessions afresh when
+// changes wake it: between discoveries, a look re-reads only the evidence
+// of the sessions it knows (Options.Refresh), and a discovery comes first
+// whenever that look would act. It catches what no watched file shows: a
+// no-tty session on a host without logind, a user's new groups.
+const fullRescan = 10 * time.Minute
+
+// cpuEvery is how often a look between discoveries re-reads CPU times
+// (busy_cpu): busy is CPU use between two samples, and a discovery, which
+// samples it too, comes before every action, so a session that just got
+// busy is never kicked as idle.
+const cpuEvery = time.Minute
+
 type daemon struct {
 	o     Options
 	pol   *policy.Policy
 	st    policy.State
 	saved policy.State
+	// last is the inputs of the last look, lastFull when the sessions
+	// were last discovered.
+	last              []policy.Input
+	lastFull, lastCPU time.Time
 }
 
 func (d *daemon) reload() {
 	o := d.o
 	o.Notify.Send("RELOADING=1\nMONOTONIC_USEC=" + monotonicUsec())
+	if o.Reopen != nil {
+		if err := o.Reopen(); err != nil {
+			o.Log.Error("audit file not reopened: records go on to the old one", "error", sanitize.Field(err.Error()))
+			o.Metrics.failure()
+		}
+	}
 	pol, diags, err := policy.LoadFile(o.Config, o.Lookup)
 	for _, dg := range diags {
 		o.Log.Warn("policy", "diagnostic", dg.String())
@@ -212,9 +282,32 @@ func (d *daemon) reload() {
 }
 
 // tick is one evaluation: discover, decide, act, save.
-func (d *daemon) tick(ctx context.Context) time.Time {
+func (d *daemon) tick(ctx context.Context) time.Time { return d.step(ctx, true) }
+
+// step is one evaluation; unless full, it first tries the last discovery's
+// sessions with their evidence re-read, and discovers only when a member
+// is gone or there is something to do (so every action is decided on a
+// fresh discovery).
+func (d *daemon) step(ctx context.Context, full bool) time.Time {
 	o := d.o
 	start := o.Now()
+	if !full && d.last != nil {
+		cpu := usesCPU(d.pol) && start.Sub(d.lastCPU) >= cpuEvery
+		if in, ok := o.Refresh(d.last, cpu); ok {
+			dec := policy.Evaluate(d.pol, o.Now(), in, d.st)
+			if len(dec.Actions) == 0 {
+				d.st = dec.State
+				if cpu {
+					d.lastCPU = start
+				}
+				o.Metrics.sessions(in)
+				d.saveState(false)
+				o.Metrics.evaluated(o.Now().Sub(start))
+				return dec.Next
+			}
+		}
+	}
+	d.lastFull, d.lastCPU = start, start
 	res, err := o.Backend.Sessions(ctx)
 	if err != nil {
 		o.Log.Error("discovery failed", "error", sanitize.Field(err.Error()))
@@ -222,6 +315,7 @@ func (d *daemon) tick(ctx context.Context) time.Time {
 		return time.Time{}
 	}
 	in := o.Evidence(res)
+	d.last = in
 	now := o.Now()
 	dec := policy.Evaluate(d.pol, now, in, d.st)
 	d.st = dec.State
@@ -295,6 +389,19 @@ func (d *daemon) tick(ctx context.Context) time.Time {
 	d.saveState(false)
 	o.Metrics.evaluated(o.Now().Sub(start))
 	return dec.Next
+}
+
+// usesCPU reports whether a busy_cpu applies anywhere in p.
+func usesCPU(p *policy.Policy) bool {
+	if p.BusyCPU > 0 {
+		return true
+	}
+	for i := range p.Rules {
+		if p.Rules[i].BusyCPU > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // record logs one line and writes one audit record for a decision.

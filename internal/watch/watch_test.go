@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sshkick/sshkick/internal/audit"
 	"github.com/sshkick/sshkick/internal/policy"
 	"github.com/sshkick/sshkick/internal/proc"
 	"github.com/sshkick/sshkick/internal/session"
@@ -238,5 +239,46 @@ func TestNotifierSendsToSocket(t *testing.T) {
 	k, err := ln.Read(buf)
 	if err != nil || string(buf[:k]) != "READY=1" {
 		t.Fatalf("got %q %v", buf[:k], err)
+	}
+}
+
+// auditBackend writes the daemon's records to a real audit file.
+type auditBackend struct {
+	*fakeBackend
+	l *audit.Logger
+}
+
+func (b auditBackend) Audit(_ context.Context, ev Event) error { return b.l.Record(ev) }
+
+// TestReloadReopensAudit: logrotate renames the audit file and sends
+// SIGHUP (a reload): the records after it land in a new file of the old
+// name, the renamed one keeps those before.
+func TestReloadReopensAudit(t *testing.T) {
+	d, fb, now, logs := setup(t, pol)
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := audit.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	d.o.Backend, d.o.Reopen = auditBackend{fb, l}, l.Reopen
+	*now = t0.Add(10 * time.Second)
+	d.tick(context.Background())
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	d.reload()
+	*now = t0.Add(20 * time.Second)
+	d.tick(context.Background())
+	old, _ := os.ReadFile(path + ".1")
+	cur, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("no new audit file after the reload: %v\n%s", err, logs)
+	}
+	if !strings.Contains(string(old), `"watch-warn"`) || strings.Contains(string(old), `"watch-kick"`) {
+		t.Errorf("rotated file: %s", old)
+	}
+	if !strings.Contains(string(cur), `"watch-kick"`) || strings.Contains(string(cur), `"watch-warn"`) {
+		t.Errorf("new file: %s", cur)
 	}
 }
