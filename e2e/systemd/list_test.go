@@ -1,6 +1,7 @@
 package systemd
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,5 +92,33 @@ func TestListKinds(t *testing.T) {
 	r := h.Sshkick(t, "list", "--user", u.Name)
 	if r.Code != 0 || strings.Count(r.Stdout, u.Name) != 4 {
 		t.Errorf("list --user %s: exit %d, want 4 rows:\n%s%s", u.Name, r.Code, r.Stdout, r.Stderr)
+	}
+}
+
+// why shows logind's idle hint for a logind session, next to the
+// terminal's times that the policy uses.
+func TestWhyLogindIdleHint(t *testing.T) {
+	h := need(t)
+	u := h.AddUser(t)
+	h.SSH(t, u, true, "sleep 3661")
+	s := waitSessions(t, h, u, 1, func(s session) bool { return s.Command == "sleep 3661" })[0]
+	policy := "[[rule]]\nname = \"e2e\"\nusers = [\"" + u.Name + "\"]\nidle = \"1h\"\n"
+	if r := h.ExecInput(t, strings.NewReader(policy), "sh", "-c", "cat > /tmp/why-policy.toml"); r.Code != 0 {
+		t.Fatalf("write the policy: %s", r.Stderr)
+	}
+	r := h.Sshkick(t, "why", s.TTY, "--config", "/tmp/why-policy.toml", "--state", "/tmp/why-state.json", "--json")
+	var out []struct {
+		ID         string `json:"id"`
+		LogindIdle *bool  `json:"logind_idle_hint"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil || r.Code != 0 || len(out) != 1 {
+		t.Fatalf("why %s --json: exit %d %v\n%s%s", s.TTY, r.Code, err, r.Stdout, r.Stderr)
+	}
+	if out[0].LogindIdle == nil || *out[0].LogindIdle {
+		t.Errorf("why: a fresh logind session's idle hint is false, not missing or set: %s", r.Stdout)
+	}
+	r = h.Sshkick(t, "why", s.TTY, "--config", "/tmp/why-policy.toml", "--state", "/tmp/why-state.json")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "logind: session "+s.LogindID+", idle hint not set") {
+		t.Errorf("why: want logind's idle hint in the evidence:\n%s%s", r.Stdout, r.Stderr)
 	}
 }

@@ -42,17 +42,21 @@ happens when (next warning, kick) if nobody types.`,
 }
 
 type whyJSON struct {
-	ID       string             `json:"id"`
-	User     string             `json:"user"`
-	TTY      string             `json:"tty"`
-	Kind     string             `json:"kind"`
-	Atime    time.Time          `json:"tty_atime,omitzero"`
-	Mtime    time.Time          `json:"tty_mtime,omitzero"`
-	CPU      float64            `json:"cpu_seconds"`
-	Groups   []string           `json:"groups"`
-	Idle     *int64             `json:"idle_seconds"`
-	Timeline []jsonEvent        `json:"timeline"`
-	Explain  policy.Explanation `json:"policy"`
+	ID     string    `json:"id"`
+	User   string    `json:"user"`
+	TTY    string    `json:"tty"`
+	Kind   string    `json:"kind"`
+	Atime  time.Time `json:"tty_atime,omitzero"`
+	Mtime  time.Time `json:"tty_mtime,omitzero"`
+	CPU    float64   `json:"cpu_seconds"`
+	Groups []string  `json:"groups"`
+	Idle   *int64    `json:"idle_seconds"`
+	// LogindIdle is logind's IdleHint, null when logind does not know
+	// the session; LogindIdleSince its IdleSinceHint when idle.
+	LogindIdle      *bool              `json:"logind_idle_hint"`
+	LogindIdleSince time.Time          `json:"logind_idle_since,omitzero"`
+	Timeline        []jsonEvent        `json:"timeline"`
+	Explain         policy.Explanation `json:"policy"`
 }
 
 func runWhy(ctx context.Context, fac *Factory, o *whyOptions, target string) error {
@@ -91,6 +95,13 @@ func runWhy(ctx context.Context, fac *Factory, o *whyOptions, target string) err
 		if w.Groups == nil {
 			w.Groups = []string{}
 		}
+		if s.LogindID != "" {
+			hint := s.LogindIdleHint
+			w.LogindIdle = &hint
+			if hint {
+				w.LogindIdleSince = s.LogindIdleSince
+			}
+		}
 		if e.Idle >= 0 {
 			sec := int64(e.Idle / time.Second)
 			w.Idle = &sec
@@ -110,6 +121,14 @@ func runWhy(ctx context.Context, fac *Factory, o *whyOptions, target string) err
 			pr("  terminal: none: never idle (only max_session applies)")
 		} else {
 			pr("  terminal: %s  atime %s (input)  mtime %s (output)", w.TTY, fmtTime(ev.Atime), fmtTime(ev.Mtime))
+		}
+		switch {
+		case w.LogindIdle == nil:
+			pr("  logind: does not know this session (no idle hint)")
+		case *w.LogindIdle:
+			pr("  logind: session %s, idle hint set since %s", sanitize.Field(s.LogindID), fmtTime(w.LogindIdleSince))
+		default:
+			pr("  logind: session %s, idle hint not set", sanitize.Field(s.LogindID))
 		}
 		pr("  cpu: %.2fs used by the session's processes%s", w.CPU, map[bool]string{true: " (busy since the last look)", false: ""}[e.Busy])
 		if e.Idle >= 0 {

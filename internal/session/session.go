@@ -136,10 +136,12 @@ type Session struct {
 	// time is unknown (no terminal).
 	IdleSource string
 
-	// logind's idle hint for the session, when logind knows it.
+	// LogindIdleHint and LogindIdleSince are logind's IdleHint and
+	// IdleSinceHint for the session (when LogindID is set): evidence for
+	// `why`; idle time uses them only without a terminal (see IdleSource).
+	LogindIdleHint  bool
+	LogindIdleSince time.Time
 	logindType      string
-	logindIdle      bool
-	logindIdleSince time.Time
 }
 
 // Idle sources.
@@ -880,11 +882,11 @@ func (j *joiner) idle(s *Session) {
 			return
 		}
 		since, s.IdleSource = at, IdleTTY
-	case s.LogindID != "" && (s.logindIdle || graphical[s.logindType]):
+	case s.LogindID != "" && (s.LogindIdleHint || graphical[s.logindType]):
 		// Not idle: idle since now.
 		since, s.IdleSource = j.in.Now, IdleLogind
-		if s.logindIdle && !s.logindIdleSince.IsZero() {
-			since = s.logindIdleSince
+		if s.LogindIdleHint && !s.LogindIdleSince.IsZero() {
+			since = s.LogindIdleSince
 		}
 	default:
 		return
@@ -983,7 +985,7 @@ func (j *joiner) fromLogind() {
 		if s := j.matchLogind(l); s != nil {
 			s.Sources = append(s.Sources, SourceLogind)
 			s.LogindID = l.ID
-			s.logindType, s.logindIdle, s.logindIdleSince = l.Type, l.IdleHint, l.IdleSince
+			s.logindType, s.LogindIdleHint, s.LogindIdleSince = l.Type, l.IdleHint, l.IdleSince
 			if l.RemoteHost != "" && !s.HostVerified {
 				s.Host, s.HostSource, s.HostVerified = l.RemoteHost, HostLogind, true
 				if a, err := netip.ParseAddr(l.RemoteHost); err == nil {
@@ -995,7 +997,7 @@ func (j *joiner) fromLogind() {
 		s := Session{
 			User: l.User, UID: int(l.UID), TTY: l.TTY, Host: l.RemoteHost, PID: int(l.Leader),
 			Login: l.Timestamp, Kind: Local, Sources: []string{SourceLogind}, LogindID: l.ID,
-			logindType: l.Type, logindIdle: l.IdleHint, logindIdleSince: l.IdleSince,
+			logindType: l.Type, LogindIdleHint: l.IdleHint, LogindIdleSince: l.IdleSince,
 		}
 		if l.RemoteHost != "" {
 			s.HostSource, s.HostVerified = HostLogind, true
