@@ -14,6 +14,7 @@ import (
 
 	"github.com/sshkick/sshkick/internal/proc"
 	"github.com/sshkick/sshkick/internal/session"
+	"github.com/sshkick/sshkick/internal/sshdtest"
 )
 
 // needPidfd skips when the kernel (or a seccomp filter) has no pidfds.
@@ -74,15 +75,13 @@ func member(t *testing.T, pid int, role session.Role) session.Member {
 	return session.Member{Ident: p.Ident(), UID: p.UID, SID: p.SID, TTY: p.TTY, Comm: p.Comm, Role: role}
 }
 
-// waitFor polls cond for up to 5 seconds.
+// waitFor polls cond for up to a minute: generous, the machine is shared
+// and slow at times.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return
-		}
+	if !sshdtest.Poll(time.Minute, cond) {
+		t.Fatalf("timed out waiting for %s", what)
 	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 func isZombie(pid int) bool {

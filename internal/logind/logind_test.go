@@ -535,7 +535,7 @@ func TestOnKillSessionSignalsProcess(t *testing.T) {
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
 			t.Errorf("sleep ended with %v, want SIGTERM", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute): // a hang, not a timing: the kill is immediate
 		t.Fatal("sleep was not killed")
 	}
 }
