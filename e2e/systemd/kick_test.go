@@ -386,3 +386,28 @@ func TestLogindStopped(t *testing.T) {
 		t.Fatal("the other user's session ended")
 	}
 }
+
+// A login that runs `tmux` directly has the tmux client as its leader: the
+// kick ends the client with the login and keeps only the server.
+func TestKickTmuxClientLogin(t *testing.T) {
+	h := need(t)
+	u := h.AddUser(t)
+	c := h.SSH(t, u, true, "tmux new-session 'sleep 3671'")
+	pane := waitOne(t, h, u, "sleep 3671")
+	s := waitSessions(t, h, u, 1, func(s session) bool { return s.TTY != "" && s.Kind == "ssh" })[0]
+	rep := kick(t, h, 0, s.TTY)
+	if len(rep.Sessions) != 1 || rep.Sessions[0].Result != "ended" {
+		t.Fatalf("kick %s: %s", s.TTY, dump(rep))
+	}
+	for _, k := range rep.Sessions[0].Kept {
+		if k.Comm != "tmux: server" && k.Comm != "sleep" {
+			t.Errorf("kept %d (%s): only the server and its pane may be kept: %s", k.PID, k.Comm, dump(rep.Sessions[0]))
+		}
+	}
+	if !c.Ended(waitLong) {
+		t.Fatal("the login that ran the tmux client is still connected")
+	}
+	if !alive(t, h, pane) {
+		t.Error("the tmux pane ended: the server must be kept by default")
+	}
+}

@@ -53,8 +53,15 @@ func multiplexerServer(procRoot string, m session.Member) bool {
 	if m.PID != m.SID || m.Role == session.RoleServer || m.Role == session.RoleMonitor || m.Role == session.RoleSSHD || m.Role == session.RoleLogin {
 		return false
 	}
-	c := strings.ToLower(m.Comm)
-	if !strings.HasPrefix(c, "tmux") && !strings.HasPrefix(c, "screen") {
+	// The server, not a client: tmux names its server "tmux: server";
+	// screen's server rewrites its argv[0] to SCREEN.
+	switch m.Comm {
+	case "tmux: server":
+	case "screen":
+		if !strings.HasPrefix(proc.ReadCmdline(procRoot, m.PID), "SCREEN") {
+			return false
+		}
+	default:
 		return false
 	}
 	exe, err := proc.Exe(procRoot, m.PID)
@@ -75,6 +82,14 @@ func multiplexerServer(procRoot string, m session.Member) bool {
 	return true
 }
 
+// daemonized reports whether pid's parent is outside the set: a server
+// detaches from the login that started it, a client (the login's own
+// `tmux attach`, its session leader) does not.
+func daemonized(procRoot string, pid int, set map[int]bool) bool {
+	p, err := proc.Read(procRoot, pid)
+	return err == nil && !set[p.PPID]
+}
+
 // keepMultiplexers splits the session's members into those the kick ends
 // and the multiplexer servers it keeps, with everything that runs under
 // them (their panes). With EndMultiplexers nothing is kept.
@@ -82,9 +97,13 @@ func (r *runner) keepMultiplexers(s *session.Session) []session.Member {
 	if r.o.EndMultiplexers {
 		return s.Members
 	}
+	member := make(map[int]bool, len(s.Members))
+	for _, m := range s.Members {
+		member[m.PID] = true
+	}
 	var servers []session.Member
 	for _, m := range s.Members {
-		if multiplexerServer(r.o.ProcRoot, m) {
+		if multiplexerServer(r.o.ProcRoot, m) && daemonized(r.o.ProcRoot, m.PID, member) {
 			servers = append(servers, m)
 		}
 	}
@@ -264,9 +283,16 @@ func (r *runner) settleScope() {
 				continue
 			}
 			in = append(in, found{h, p})
+		}
+		inScope := make(map[int]bool, len(in))
+		for _, f := range in {
+			inScope[f.p.PID] = true
+		}
+		for _, f := range in {
+			h, p := f.h, f.p
 			// A server discovery did not list (it started after the
 			// listing, or left the login's tree) is still a server.
-			if !r.o.EndMultiplexers && !r.keptIdent[p.Ident()] && multiplexerServer(r.o.ProcRoot, h.Member) {
+			if !r.o.EndMultiplexers && !r.keptIdent[p.Ident()] && !inScope[p.PPID] && multiplexerServer(r.o.ProcRoot, h.Member) {
 				r.keptIdent[p.Ident()] = true
 				r.keep(p.PID, p.Comm, "multiplexer server started in this session: kept, as a logout keeps it; --end-multiplexers ends it")
 			}
