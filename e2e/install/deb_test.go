@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sshkick/sshkick/internal/nspawntest"
+	"github.com/sshkick/sshkick/internal/sshdtest"
 )
 
 // inside is where the test copies the packages in the container's tree.
@@ -256,19 +257,5 @@ func copyFile(t *testing.T, from, to string) {
 // slow at times) and fails the test with what it last saw.
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	delay := 20 * time.Millisecond
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 3 minutes for %s; last seen:\n%s", what, last)
-		}
-		time.Sleep(delay)
-		if delay < 500*time.Millisecond {
-			delay *= 2
-		}
-	}
+	sshdtest.WaitFor(t, 3*time.Minute, what, cond)
 }

@@ -3,6 +3,7 @@ package systemd
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,7 +126,7 @@ func TestKickTTY(t *testing.T) {
 	var s session
 	waitFor(t, "the login's session with its jobs", func() (bool, string) {
 		for _, x := range ofUser(list(t, h), u.Name) {
-			if x.TTY != "" && has(x.Sources, "logind") && slicesContain(x.PIDs, job) {
+			if x.TTY != "" && has(x.Sources, "logind") && slices.Contains(x.PIDs, job) {
 				s = x
 				return true, ""
 			}
@@ -308,15 +309,6 @@ func TestMsg(t *testing.T) {
 	if !c.WaitFor("maintenance at noon", waitLong) {
 		t.Fatalf("the message did not reach the terminal: %q", c.Out.String())
 	}
-}
-
-func slicesContain(xs []int, x int) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // With logind stopped (and masked, so that the bus cannot start it

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sshkick/sshkick/internal/nspawntest"
+	"github.com/sshkick/sshkick/internal/sshdtest"
 )
 
 var (
@@ -127,21 +128,7 @@ func has(list []string, s string) bool {
 // slow at times) and fails the test with what it last saw.
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	delay := 20 * time.Millisecond
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 2 minutes for %s; last seen:\n%s", what, last)
-		}
-		time.Sleep(delay)
-		if delay < 500*time.Millisecond {
-			delay *= 2
-		}
-	}
+	sshdtest.WaitFor(t, 2*time.Minute, what, cond)
 }
 
 // waitSessions waits until user u has n live sessions that logind knows

@@ -40,8 +40,6 @@ type Hierarchy struct {
 	Root string
 }
 
-const maxFile = 64 << 10 // mountinfo and cgroup files are read up to this
-
 // Find returns the cgroup2 mount of procRoot's mount namespace (from
 // procRoot/self/mountinfo), preferring /sys/fs/cgroup.
 func Find(procRoot string) (Hierarchy, error) {
@@ -99,21 +97,6 @@ func unescape(s string) string {
 		out = append(out, s[i])
 	}
 	return string(out)
-}
-
-// Of returns the unified-hierarchy cgroup path of pid ("/user.slice/…"),
-// from procRoot/PID/cgroup's "0::" line.
-func Of(procRoot string, pid int) (string, error) {
-	b, err := readBounded(filepath.Join(procRoot, strconv.Itoa(pid), "cgroup"), maxFile)
-	if err != nil {
-		return "", err
-	}
-	for line := range bytes.SplitSeq(b, []byte{'\n'}) {
-		if p, ok := bytes.CutPrefix(line, []byte("0::")); ok {
-			return string(p), nil
-		}
-	}
-	return "", fmt.Errorf("process %d is in no cgroup v2 group", pid)
 }
 
 // Dir returns the directory of cgroup path p in the hierarchy. It refuses a

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sshkick/sshkick/internal/sshdtest"
 )
 
 func TestParseMountinfo(t *testing.T) {
@@ -68,23 +70,6 @@ func TestSessionScope(t *testing.T) {
 	}
 }
 
-func TestOfFixture(t *testing.T) {
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "42"), 0o755)
-	os.WriteFile(filepath.Join(dir, "42", "cgroup"), []byte("12:pids:/x\n1:name=systemd:/user.slice\n0::/user.slice/user-1000.slice/session-7.scope\n"), 0o644)
-	os.MkdirAll(filepath.Join(dir, "43"), 0o755)
-	os.WriteFile(filepath.Join(dir, "43", "cgroup"), []byte("1:name=systemd:/user.slice\n"), 0o644)
-	if p, err := Of(dir, 42); err != nil || p != "/user.slice/user-1000.slice/session-7.scope" {
-		t.Errorf("Of(42) = %q %v", p, err)
-	}
-	if p, err := Of(dir, 43); err == nil {
-		t.Errorf("Of(43) = %q, want an error (v1 only)", p)
-	}
-	if _, err := Of(dir, 44); err == nil {
-		t.Error("Of(44): want an error for a missing process")
-	}
-}
-
 // TestKillRealGroup makes a child group of this process's own, moves a
 // forking shell into it and ends it with cgroup.kill: the kernel feature
 // the kick of a logind user uses, on this machine's kernel.
@@ -96,10 +81,15 @@ func TestKillRealGroup(t *testing.T) {
 	if err != nil {
 		t.Skipf("no cgroup v2 here: %v", err)
 	}
-	own, err := Of("/proc", os.Getpid())
+	b, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
+	_, own, ok := strings.Cut(string(b), "0::")
+	if !ok {
+		t.Skip("this process is in no cgroup v2 group")
+	}
+	own, _, _ = strings.Cut(own, "\n")
 	parent, err := h.Dir(own)
 	if err != nil {
 		t.Skip(err)
@@ -130,20 +120,9 @@ func TestKillRealGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		pop, err := Populated(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !pop {
-			break
-		}
-		if time.Now().After(deadline) {
-			procs, _ := Procs(dir)
-			t.Fatalf("group still populated after cgroup.kill: %v", procs)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !sshdtest.Poll(time.Minute, func() bool { pop, err := Populated(dir); return err == nil && !pop }) {
+		procs, _ := Procs(dir)
+		t.Fatalf("group still populated after cgroup.kill: %v", procs)
 	}
 	if err := Kill(filepath.Join(dir, "gone")); err != nil {
 		t.Errorf("Kill of a missing group: %v, want nil", err)

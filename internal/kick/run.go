@@ -127,6 +127,9 @@ func Kick(ctx context.Context, sessions []session.Session, o Options) ([]Outcome
 		budget = pidfdBudget(o.Concurrency)
 	}
 	fds := newFDBudget(budget)
+	// One /proc scan, taken when the first session needs it, serves every
+	// session that looks for its multiplexer servers without a scope.
+	scan := sync.OnceValues(func() (*proc.Snapshot, error) { return proc.Scan(o.ProcRoot) })
 	out := make([]Outcome, len(sessions))
 	runners := make([]*runner, len(sessions))
 	var wg sync.WaitGroup
@@ -135,7 +138,7 @@ func Kick(ctx context.Context, sessions []session.Session, o Options) ([]Outcome
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			runners[i] = kickOne(ctx, &sessions[i], o, fds, began)
+			runners[i] = kickOne(ctx, &sessions[i], o, fds, began, scan)
 		})
 	}
 	wg.Wait()
@@ -187,7 +190,7 @@ type runner struct {
 	scopeLeft           []int
 }
 
-func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, began uint64) *runner {
+func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, began uint64, scan func() (*proc.Snapshot, error)) *runner {
 	r := &runner{o: o, oc: &Outcome{Session: s, Signals: []SignalRecord{}, Gone: []Exit{}, Survivors: []int{}, Refused: []Refusal{},
 		Actions: []Action{}, Kept: []Kept{}},
 		start: time.Now(), seen: map[int]bool{}, fds: fds, began: began,
@@ -197,7 +200,7 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 	// Plan what is not kept: a copy of the session with the multiplexer
 	// servers (and their panes) left out unless they are to end too.
 	planned := *s
-	planned.Members = append(r.keepMultiplexers(s), r.muxServersByEnv(s)...)
+	planned.Members = append(r.keepMultiplexers(s), r.muxServersByEnv(s, scan)...)
 	plan := PlanSession(&planned)
 	// The sweep may end the session's own processes and what descends
 	// from them — not sshd's (whose descendants are every session of the
@@ -218,15 +221,14 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 	if len(first)+len(logout)+len(last) == 0 && r.scopeDir != "" && !o.DryRun && !o.NoEscalate {
 		// Only the scope is left (a closing session: tmux, jobs): it is
 		// settled, or ended, after the sweep (finishScopes).
-		if o.EndMultiplexers && o.Logind != nil {
-			err := o.Logind.KillSession(ctx, s.LogindID, "all", syscall.Signal(o.Signal))
-			r.action("logind", "session "+s.LogindID, o.Signal, err)
+		if o.EndMultiplexers {
+			r.killSession(ctx, o.Signal)
 		}
 		return r
 	}
 	if len(first)+len(logout)+len(last) == 0 {
 		if len(r.oc.Kept) > 0 && len(r.oc.Refused) == 0 {
-			r.oc.Result, r.oc.Reason = Refused, "only multiplexer servers kept on purpose are left in the session: --end-multiplexers ends them"
+			r.oc.Result, r.oc.Reason = Ended, onlyKept
 			return r
 		}
 		if len(r.oc.Gone) > 0 && len(r.oc.Refused) == 0 {
@@ -263,10 +265,8 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 		return r
 	}
 
-	if o.EndMultiplexers && o.Logind != nil && s.LogindID != "" {
-		// logind signals every process of the scope, the servers included.
-		err := o.Logind.KillSession(ctx, s.LogindID, "all", syscall.Signal(o.Signal))
-		r.action("logind", "session "+s.LogindID, o.Signal, err)
+	if o.EndMultiplexers {
+		r.killSession(ctx, o.Signal)
 	}
 	r.signal(first, o.Signal)
 	if o.Signal != unix.SIGKILL && o.Signal != unix.SIGCONT {
@@ -302,6 +302,10 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 	return r
 }
 
+// onlyKept is the reason of a session whose login is over and that holds
+// only what is kept on purpose.
+const onlyKept = "the login had already ended; only multiplexer servers kept on purpose are left (--end-multiplexers ends them)"
+
 // finish closes the handles and settles the result.
 func (r *runner) finish() {
 	defer func() {
@@ -318,7 +322,7 @@ func (r *runner) finish() {
 		switch {
 		case len(r.oc.Kept) > 0:
 			// The login is over; what is left is kept by design.
-			r.oc.Result, r.oc.Reason = Ended, "the login had already ended; only multiplexer servers kept on purpose are left (--end-multiplexers ends them)"
+			r.oc.Result, r.oc.Reason = Ended, onlyKept
 		case len(r.oc.Refused) > 0:
 			r.oc.Result, r.oc.Reason = Refused, "no process of the session could be verified"
 		default:

@@ -82,14 +82,6 @@ func multiplexerServer(procRoot string, m session.Member) bool {
 	return true
 }
 
-// daemonized reports whether pid's parent is outside the set: a server
-// detaches from the login that started it, a client (the login's own
-// `tmux attach`, its session leader) does not.
-func daemonized(procRoot string, pid int, set map[int]bool) bool {
-	p, err := proc.Read(procRoot, pid)
-	return err == nil && !set[p.PPID]
-}
-
 // keepMultiplexers splits the session's members into those the kick ends
 // and the multiplexer servers it keeps, with everything that runs under
 // them (their panes). With EndMultiplexers nothing is kept.
@@ -97,29 +89,35 @@ func (r *runner) keepMultiplexers(s *session.Session) []session.Member {
 	if r.o.EndMultiplexers {
 		return s.Members
 	}
-	member := make(map[int]bool, len(s.Members))
+	var candidates []session.Member
 	for _, m := range s.Members {
-		member[m.PID] = true
-	}
-	var servers []session.Member
-	for _, m := range s.Members {
-		if multiplexerServer(r.o.ProcRoot, m) && daemonized(r.o.ProcRoot, m.PID, member) {
-			servers = append(servers, m)
+		if multiplexerServer(r.o.ProcRoot, m) {
+			candidates = append(candidates, m)
 		}
 	}
-	if len(servers) == 0 {
+	if len(candidates) == 0 {
 		return s.Members
 	}
-	serverOf := map[int]session.Member{}
-	for _, m := range servers {
-		serverOf[m.PID] = m
-		r.keptIdent[m.Ident] = true
-	}
-	parent := map[int]int{}
+	member := make(map[int]bool, len(s.Members))
+	parent := make(map[int]int, len(s.Members))
 	for _, m := range s.Members {
+		member[m.PID] = true
 		if p, err := proc.Read(r.o.ProcRoot, m.PID); err == nil && p.Start == m.Start {
 			parent[m.PID] = p.PPID
 		}
+	}
+	// A server detaches from the login that started it: its parent is
+	// no member. A client (the login's own `tmux attach`, its leader) is
+	// the login's child and ends with it.
+	serverOf := map[int]session.Member{}
+	for _, m := range candidates {
+		if pp, ok := parent[m.PID]; ok && !member[pp] {
+			serverOf[m.PID] = m
+			r.keptIdent[m.Ident] = true
+		}
+	}
+	if len(serverOf) == 0 {
+		return s.Members
 	}
 	under := func(pid int) (session.Member, bool) {
 		for range 4096 {
@@ -177,29 +175,46 @@ func findHierarchy(procRoot string) (cgroup.Hierarchy, bool) {
 	return h, err == nil
 }
 
+// groupDir is the directory of cgroup path in the hierarchy, when that
+// group exists.
+func groupDir(procRoot, path string) (string, bool) {
+	h, ok := findHierarchy(procRoot)
+	if !ok {
+		return "", false
+	}
+	dir, err := h.Dir(path)
+	if err != nil {
+		return "", false
+	}
+	st, err := os.Stat(dir)
+	return dir, err == nil && st.IsDir()
+}
+
 // findScope sets the session's scope: its logind session's
 // session-ID.scope under the user's slice, when that group exists.
 func (r *runner) findScope(s *session.Session) {
 	if s.LogindID == "" || s.UID <= 0 {
 		return
 	}
-	h, ok := findHierarchy(r.o.ProcRoot)
-	if !ok {
-		return
-	}
 	path, ok := cgroup.SessionScope(s.UID, s.LogindID)
 	if !ok {
 		return
 	}
-	dir, err := h.Dir(path)
-	if err != nil {
+	if dir, ok := groupDir(r.o.ProcRoot, path); ok {
+		r.scopePath, r.scopeDir = path, dir
+		r.oc.Scope = path
+	}
+}
+
+// killSession asks logind to signal every process of the session's scope
+// (the multiplexer servers included) and records it.
+func (r *runner) killSession(ctx context.Context, sig unix.Signal) {
+	id := r.oc.Session.LogindID
+	if r.o.Logind == nil || id == "" {
 		return
 	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return
-	}
-	r.scopePath, r.scopeDir = path, dir
-	r.oc.Scope = path
+	err := r.o.Logind.KillSession(ctx, id, "all", syscall.Signal(sig))
+	r.action("logind", "session "+id, sig, err)
 }
 
 // scopeMember returns pid as a member of the scope, verified through a
@@ -218,12 +233,12 @@ func (r *runner) scopeMember(pid int) (*Handle, *proc.Process, error) {
 	if err != nil {
 		return nil, p, err
 	}
-	if cg, err := cgroup.Of(r.o.ProcRoot, pid); err != nil || cg != r.scopePath {
+	if id, ok := proc.LogindSession(r.o.ProcRoot, pid); id != r.oc.Session.LogindID {
 		h.Close()
-		if err != nil {
+		if !ok {
 			return nil, p, ErrGone
 		}
-		return nil, p, fmt.Errorf("pid %d moved to %s: %w", pid, cg, ErrIdentityChanged)
+		return nil, p, fmt.Errorf("pid %d moved to session %s: %w", pid, id, ErrIdentityChanged)
 	}
 	if !h.alive() {
 		h.Close()
@@ -332,8 +347,7 @@ func (r *runner) endScope(ctx context.Context) {
 	err := cgroup.Kill(r.scopeDir)
 	switch {
 	case errors.Is(err, cgroup.ErrNoKill) && r.o.Logind != nil:
-		err = r.o.Logind.KillSession(ctx, r.oc.Session.LogindID, "all", syscall.SIGKILL)
-		r.action("logind", "session "+r.oc.Session.LogindID, unix.SIGKILL, err)
+		r.killSession(ctx, unix.SIGKILL)
 	default:
 		r.action("cgroup", r.scopePath, unix.SIGKILL, err)
 	}
@@ -361,11 +375,11 @@ func (r *runner) endScope(ctx context.Context) {
 // environment names the session's terminal (SSH_TTY) or connection
 // (SSH_CONNECTION). The environment is the user's to forge, but it only
 // ever selects the user's own servers, never another user's process.
-func (r *runner) muxServersByEnv(s *session.Session) []session.Member {
+func (r *runner) muxServersByEnv(s *session.Session, scan func() (*proc.Snapshot, error)) []session.Member {
 	if !r.o.EndMultiplexers || r.scopeDir != "" || s.UID <= 0 {
 		return nil
 	}
-	snap, err := proc.Scan(r.o.ProcRoot)
+	snap, err := scan()
 	if err != nil {
 		return nil
 	}

@@ -79,13 +79,9 @@ func KillUser(ctx context.Context, name string, uid, gid int, o Options) UserOut
 	}
 	uo.Found = userPids(o.ProcRoot, uid)
 	slice := cgroup.UserSlice(uid)
-	sliceDir := ""
-	if h, ok := findHierarchy(o.ProcRoot); ok {
-		if d, err := h.Dir(slice); err == nil {
-			if st, err := os.Stat(d); err == nil && st.IsDir() {
-				sliceDir = d
-			}
-		}
+	sliceDir, ok := groupDir(o.ProcRoot, slice)
+	if !ok {
+		sliceDir = ""
 	}
 	act := func(via, target string, sig unix.Signal, res string) {
 		uo.Actions = append(uo.Actions, Action{Via: via, Target: target, Signal: SignalName(sig), At: time.Now(), Result: res})

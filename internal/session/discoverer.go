@@ -74,7 +74,7 @@ func (d *Discoverer) logindSessions(ctx context.Context) ([]logind.Session, *log
 			c, err := logind.Connect(cctx)
 			cancel()
 			if errors.Is(err, logind.ErrUnavailable) {
-				if logindRan() {
+				if bootedWithSystemd() {
 					// systemd runs this host, so logind should answer: it is
 					// stopped, restarting, or the bus is down.
 					return nil, nil, []string{fmt.Sprintf("systemd runs this host but logind does not answer (%v); sessions are listed from utmp and /proc", err)}
@@ -103,7 +103,7 @@ func (d *Discoverer) logindSessions(ctx context.Context) ([]logind.Session, *log
 // has the package installed (its /run/systemd/sessions may exist) is not.
 var systemdBooted = "/run/systemd/system"
 
-func logindRan() bool {
+func bootedWithSystemd() bool {
 	st, err := os.Stat(systemdBooted)
 	return err == nil && st.IsDir()
 }
