@@ -16,7 +16,7 @@ import (
 // scope is a fact about the process, unlike its title or environment.
 func LogindSession(root string, pid int) (id string, ok bool) {
 	var buf [cgroupMax]byte
-	b, err := readBounded(root+"/"+strconv.Itoa(pid)+"/cgroup", buf[:], cgroupMax)
+	b, err := readBounded(root+"/"+strconv.Itoa(pid)+"/cgroup", buf[:], cgroupMax, onProcfs(root))
 	if err != nil {
 		return "", false
 	}

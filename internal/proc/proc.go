@@ -114,7 +114,7 @@ func Scan(root string) (*Snapshot, error) {
 		return nil, fmt.Errorf("read process table %s: %w", root, err)
 	}
 	s := &Snapshot{Root: root, BootTime: boot, Procs: make(map[int]*Process, len(names))}
-	owner := isProcfs(root)
+	owner := onProcfs(root)
 	// Each process costs four system calls or more, and system calls are
 	// dear on a VM: on a big host the table is read by a few goroutines,
 	// each over its own share of the names (results do not depend on it).
@@ -178,7 +178,7 @@ func Read(root string, pid int) (*Process, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("pid %d: %w", pid, ErrGone)
 	}
-	return readProcess(root, pid, make([]byte, statusMax), isProcfs(root))
+	return readProcess(root, pid, make([]byte, statusMax), onProcfs(root))
 }
 
 // Bounds of the reads of /proc files. Every file a user can make large
@@ -221,7 +221,7 @@ func readProcess(root string, pid int, buf []byte, owner bool) (*Process, error)
 			return p, nil
 		}
 	}
-	if b, err := readBounded(dir+"/status", buf, statusMax); err == nil {
+	if b, err := readBounded(dir+"/status", buf, statusMax, owner); err == nil {
 		p.UID, p.EUID = parseStatusUIDs(b)
 	} else if errors.Is(gone(pid, err), ErrGone) {
 		return nil, gone(pid, err)
@@ -283,8 +283,11 @@ func gone(pid int, err error) error {
 // readBounded reads at most max bytes of a /proc file with plain syscalls
 // (os.ReadFile's stat and allocation per call cost more than the read
 // itself on a scan of thousands of processes), into buf when it is large
-// enough. What lies beyond max is never read.
-func readBounded(path string, buf []byte, max int) ([]byte, error) {
+// enough. What lies beyond max is never read. With procfs, a short read
+// is the end of the file: the kernel fills the whole request when it can
+// (status, cmdline, environ, cgroup), which saves the read that would
+// return 0 — hundreds of system calls on a listing.
+func readBounded(path string, buf []byte, max int, procfs bool) ([]byte, error) {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
@@ -306,11 +309,25 @@ func readBounded(path string, buf []byte, max int) ([]byte, error) {
 		if err != nil {
 			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 		}
-		if m == 0 {
-			return buf[:n], nil
+		if m == 0 || (procfs && n+m < len(buf)) {
+			return buf[:n+m], nil
 		}
 		n += m
 	}
+}
+
+// procfsRoots memoizes isProcfs: a program reads one /proc (or one
+// fixture tree) all its life.
+var procfsRoots sync.Map
+
+// onProcfs is isProcfs(root), asked of the kernel once per root.
+func onProcfs(root string) bool {
+	if v, ok := procfsRoots.Load(root); ok {
+		return v.(bool)
+	}
+	v := isProcfs(root)
+	procfsRoots.Store(root, v)
+	return v
 }
 
 // ParseStat parses the contents of /proc/PID/stat. The name is taken from
@@ -574,30 +591,50 @@ func (s *Snapshot) Cmdline(pid int) string {
 // ReadCmdlines reads the command lines of pids (those not read yet) with a
 // few goroutines, for Cmdline to answer from then on: a listing reads
 // hundreds of sshd titles, each an open, a read and a close.
-func (s *Snapshot) ReadCmdlines(pids []int) {
-	var todo []int
-	for _, pid := range pids {
-		if _, ok := s.cmdlines[pid]; !ok {
-			todo = append(todo, pid)
+func (s *Snapshot) ReadCmdlines(pids []int) { s.ReadCmdlinesThen(pids, nil) }
+
+// ReadCmdlinesThen is ReadCmdlines that also calls then(i, cmdline) for
+// each pids[i], in the goroutine that read it, right after: a caller that
+// reads more of some of the processes does so in the same pass instead of
+// another round of goroutines. then runs concurrently with itself.
+func (s *Snapshot) ReadCmdlinesThen(pids []int, then func(i int, cmdline string)) {
+	got := make([]string, len(pids))
+	fresh := make([]bool, len(pids))
+	for i, pid := range pids {
+		if c, ok := s.cmdlines[pid]; ok {
+			got[i] = c
+		} else {
+			fresh[i] = true
 		}
 	}
-	if len(todo) == 0 {
-		return
-	}
-	got := make([]string, len(todo))
-	each(len(todo), func(i int) { got[i] = ReadCmdline(s.Root, todo[i]) })
+	Each(len(pids), func(i int) {
+		if fresh[i] {
+			got[i] = ReadCmdline(s.Root, pids[i])
+		}
+		if then != nil {
+			then(i, got[i])
+		}
+	})
 	if s.cmdlines == nil {
-		s.cmdlines = make(map[int]string, len(todo))
+		s.cmdlines = make(map[int]string, len(pids))
 	}
-	for i, pid := range todo {
-		s.cmdlines[pid] = got[i]
+	for i, pid := range pids {
+		if fresh[i] {
+			s.cmdlines[pid] = got[i]
+		}
 	}
 }
 
-// each calls f(0) … f(n-1), from up to GOMAXPROCS goroutines (at most 4)
-// when n is large enough to be worth it.
-func each(n int, f func(i int)) {
+// Each calls f(0) … f(n-1), from up to GOMAXPROCS goroutines (at most 4)
+// when n is large enough to be worth it, and returns when all are done.
+func Each(n int, f func(i int)) {
 	workers := min(runtime.GOMAXPROCS(0), 4, 1+n/32)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
@@ -615,7 +652,7 @@ func each(n int, f func(i int)) {
 // title padded with NULs or spaces.
 func ReadCmdline(root string, pid int) string {
 	var buf [CmdlineMax]byte
-	b, err := readBounded(root+"/"+strconv.Itoa(pid)+"/cmdline", buf[:], CmdlineMax)
+	b, err := readBounded(root+"/"+strconv.Itoa(pid)+"/cmdline", buf[:], CmdlineMax, onProcfs(root))
 	if err != nil {
 		return ""
 	}
@@ -648,7 +685,7 @@ func trimPartialRune(b []byte) []byte {
 // what it says is the process's word, nothing more. Reading another user's
 // environment needs root; a refusal is reported as fs.ErrPermission.
 func Getenv(root string, pid int, key string) (string, error) {
-	b, err := readBounded(root+"/"+strconv.Itoa(pid)+"/environ", nil, environMax)
+	b, err := readBounded(root+"/"+strconv.Itoa(pid)+"/environ", nil, environMax, onProcfs(root))
 	if err != nil {
 		return "", err
 	}
