@@ -124,30 +124,44 @@ func discover(ctx context.Context, o Options, list func(context.Context) ([]logi
 		res.Notes = append(res.Notes, notes...)
 	}
 
-	// Join compares the program of every sshd-named process with its
-	// monitor's, and asks the root ones (monitors) for their sockets:
-	// read them all at once, side by side, and the IPv4 TCP table with
-	// them.
-	var sshds, rootSSHDs []int
+	// Join reads the title and the program of every sshd-named process,
+	// and the sockets of the root ones titled as logins (monitors): all of
+	// it in one pass, side by side, and the IPv4 TCP table alongside as
+	// soon as there is a login to look for.
+	var sshds []int
 	for _, p := range snap.Procs {
 		if !p.Zombie() && isSSHDComm(p.Comm) {
 			sshds = append(sshds, p.PID)
 		}
 	}
-	snap.ReadCmdlines(sshds)
-	for _, pid := range sshds {
-		// Not the listener, nor a connection still authenticating: the
-		// table is read only when there is a login to look for.
-		if _, ok := parseSSHDTitle(snap.Cmdline(pid)); ok && snap.Procs[pid].UID == 0 {
-			rootSSHDs = append(rootSSHDs, pid)
+	peers := &peerFinder{root: o.ProcRoot, socks: make(map[int]sockets)}
+	exes := make([]string, len(sshds))
+	exeOK := make([]bool, len(sshds))
+	socks := make([]sockets, len(sshds))
+	monitor := make([]bool, len(sshds))
+	snap.ReadCmdlinesThen(sshds, func(i int, title string) {
+		pid := sshds[i]
+		e, err := proc.Exe(o.ProcRoot, pid)
+		exes[i], exeOK[i] = e, err == nil
+		// Not the listener, nor a connection still authenticating.
+		if _, ok := parseSSHDTitle(title); ok && snap.Procs[pid].UID == 0 {
+			peers.startTable()
+			monitor[i] = true
+			socks[i] = firstSocket(o.ProcRoot, pid)
+		}
+	})
+	exeOf := make(map[int]string, len(sshds))
+	for i, pid := range sshds {
+		if exeOK[i] {
+			exeOf[pid] = exes[i]
+		}
+		if monitor[i] {
+			peers.socks[pid] = socks[i]
 		}
 	}
-	peers := &peerFinder{root: o.ProcRoot, snap: snap}
-	peers.prefetch(rootSSHDs)
 	in.Peer, in.Env = peers.peer, peers.env
-	exes := proc.ReadExes(o.ProcRoot, sshds)
 	in.Exe = func(pid int) (string, bool) {
-		if e, ok := exes[pid]; ok {
+		if e, ok := exeOf[pid]; ok {
 			return e, true
 		}
 		e, err := proc.Exe(o.ProcRoot, pid)
@@ -200,56 +214,88 @@ func TTYAtime(devRoot, tty string) (time.Time, bool) {
 // whole socket hash.
 type peerFinder struct {
 	root   string
-	snap   *proc.Snapshot
 	conns  map[uint64]proc.Conn
 	tables int // how many of proc.TCPTables are in conns
+	// socks holds the first socket of each monitor, read by discover.
 	socks  map[int]sockets
+	once   sync.Once
+	first  chan struct{} // closed when the first table is in conns
 	hidden int
 	denied bool
 }
 
-// sockets is what proc.SocketInodes said of one process.
+// sockets is what proc.Sockets said of one process: the inodes of its
+// sockets in descriptor order, all of them or (partial) only the first.
 type sockets struct {
-	inodes []uint64
-	err    error
+	inodes  []uint64
+	partial bool
+	err     error
 }
 
-// prefetch reads the sockets of pids side by side, and the first TCP
-// table at the same time, when there is one to look for.
-func (f *peerFinder) prefetch(pids []int) {
-	if len(pids) == 0 {
-		return
-	}
-	got := proc.ReadSocketInodes(f.root, pids, f.loadTable)
-	f.socks = make(map[int]sockets, len(pids))
-	for i, pid := range pids {
-		f.socks[pid] = sockets{got[i].Inodes, got[i].Err}
-	}
+// firstSocket reads a process's descriptors up to its first socket: a
+// monitor's connection to the client is its first socket (the pipes and
+// socket pairs to its children come after), so the few descriptors
+// before it are all that is read, unless the table says otherwise.
+func firstSocket(root string, pid int) sockets {
+	var sk sockets
+	sk.err = proc.Sockets(root, pid, func(ino uint64) bool {
+		sk.inodes, sk.partial = []uint64{ino}, true
+		return false
+	})
+	return sk
+}
+
+// startTable reads the first TCP table in the background, once; safe to
+// call from several goroutines.
+func (f *peerFinder) startTable() {
+	f.once.Do(func() {
+		f.first = make(chan struct{})
+		go func() {
+			defer close(f.first)
+			f.loadTable()
+		}()
+	})
 }
 
 func (f *peerFinder) peer(pid int) (netip.AddrPort, bool) {
 	sk, ok := f.socks[pid]
+	if ok && sk.partial {
+		if ap, hit := f.lookup(sk.inodes); hit {
+			return ap, true
+		}
+		ok = false // the first socket is not the connection: read them all
+	}
 	if !ok {
 		sk.inodes, sk.err = proc.SocketInodes(f.root, pid)
 	}
-	for len(sk.inodes) > 0 {
-		if f.tables == 0 {
-			f.loadTable()
-		}
-		for _, ino := range sk.inodes {
-			if c, hit := f.conns[ino]; hit {
-				return c.Remote, true
-			}
-		}
-		if f.tables == len(proc.TCPTables) {
-			break
-		}
-		f.loadTable()
+	if ap, hit := f.lookup(sk.inodes); hit {
+		return ap, true
 	}
 	if errors.Is(sk.err, fs.ErrPermission) {
 		f.denied = true
 	}
 	return netip.AddrPort{}, false
+}
+
+// lookup finds the first of inodes in the TCP tables, reading the next
+// table only when the ones read so far do not hold any.
+func (f *peerFinder) lookup(inodes []uint64) (netip.AddrPort, bool) {
+	if len(inodes) == 0 {
+		return netip.AddrPort{}, false
+	}
+	f.startTable()
+	<-f.first
+	for {
+		for _, ino := range inodes {
+			if c, hit := f.conns[ino]; hit {
+				return c.Remote, true
+			}
+		}
+		if f.tables == len(proc.TCPTables) {
+			return netip.AddrPort{}, false
+		}
+		f.loadTable()
+	}
 }
 
 func (f *peerFinder) loadTable() {

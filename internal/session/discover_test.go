@@ -47,7 +47,7 @@ func TestDiscoverFixture(t *testing.T) {
 	want := map[string]string{
 		"pts/0":    "192.0.2.10 ws1.example.org utmp,proc", // socket of the monitor 6608
 		"ssh:6624": "192.0.2.11 192.0.2.11 proc",           // no fd/: SSH_CONNECTION of 6624
-		"ssh:6609": "192.0.2.12 192.0.2.12 proc",           // an IPv4-mapped socket in tcp6
+		"ssh:6609": "192.0.2.12 192.0.2.12 proc",           // an IPv4-mapped socket in tcp6, after a socket pair
 	}
 	if len(got) != len(want) {
 		t.Errorf("sessions %v, want %v", got, want)

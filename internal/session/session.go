@@ -235,6 +235,7 @@ func Join(in Input) []Session {
 	for _, l := range logins {
 		j.reserved[l.leader.PID] = true
 	}
+	j.readForeground(conns)
 	for _, c := range conns {
 		j.sshSessions(c)
 	}
@@ -599,25 +600,50 @@ func member(p *proc.Process, role Role) Member {
 // foreground returns what a session runs: for a terminal, the command of its
 // foreground process group (what `w` shows as WHAT); else the leader's.
 func (j *joiner) foreground(l *proc.Process) string {
-	if l.TTY != 0 && l.TPGID > 0 {
-		// As w does: the newest process of the foreground process group on
-		// the terminal (`bash -c 'top'` runs top in bash's group).
-		var fg *proc.Process
-		for _, p := range j.sidIndex[l.SID] {
-			if p.PGRP == l.TPGID && p.TTY == l.TTY && (fg == nil || p.Start > fg.Start || p.Start == fg.Start && p.PID > fg.PID) {
-				fg = p
-			}
-		}
-		if fg != nil {
-			if c := j.cmdline(fg.PID); c != "" {
-				return c
-			}
+	if fg := j.foregroundProc(l); fg != nil {
+		if c := j.cmdline(fg.PID); c != "" {
+			return c
 		}
 	}
 	if c := j.cmdline(l.PID); c != "" {
 		return c
 	}
 	return l.Comm
+}
+
+// foregroundProc is, as w does, the newest process of the foreground
+// process group on the leader's terminal (`bash -c 'top'` runs top in
+// bash's group); nil without a terminal or a foreground group.
+func (j *joiner) foregroundProc(l *proc.Process) *proc.Process {
+	if l.TTY == 0 || l.TPGID <= 0 {
+		return nil
+	}
+	var fg *proc.Process
+	for _, p := range j.sidIndex[l.SID] {
+		if p.PGRP == l.TPGID && p.TTY == l.TTY && (fg == nil || p.Start > fg.Start || p.Start == fg.Start && p.PID > fg.PID) {
+			fg = p
+		}
+	}
+	return fg
+}
+
+// readForeground reads the command lines foreground will show for the
+// SSH logins, side by side, before the join asks for them one by one.
+func (j *joiner) readForeground(conns []*sshConn) {
+	if j.in.Proc == nil {
+		return
+	}
+	var pids []int
+	for _, c := range conns {
+		for _, l := range c.leaders {
+			if fg := j.foregroundProc(l); fg != nil {
+				pids = append(pids, fg.PID)
+			} else {
+				pids = append(pids, l.PID)
+			}
+		}
+	}
+	j.in.Proc.ReadCmdlines(pids)
 }
 
 // loginLeader is a login made by login(1) (consoles, telnet): a root login
