@@ -47,7 +47,16 @@ func printableRune(r rune) bool {
 
 // Width is the number of terminal columns s takes (East Asian wide runes
 // count 2, combining marks 0), for aligning tables of Field output.
-func Width(s string) int { return runewidth.StringWidth(s) }
+// Printable ASCII, what nearly every cell of a listing is, is one column a
+// byte, without the grapheme segmentation of runewidth.
+func Width(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return runewidth.StringWidth(s)
+		}
+	}
+	return len(s)
+}
 
 // appendByteEscape appends `\xNN`.
 func appendByteEscape(dst []byte, c byte) []byte {

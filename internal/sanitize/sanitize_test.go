@@ -491,7 +491,9 @@ func TestFieldFillersAndWidth(t *testing.T) {
 			t.Errorf("Field(%q) = %q, want %q", in, got, want)
 		}
 	}
-	for in, want := range map[string]int{"abc": 3, "日本": 4, "e\u0301": 1, "": 0, "ｆｕｌｌ": 8} {
+	// Printable ASCII takes the fast path; anything else is runewidth's.
+	for in, want := range map[string]int{"abc": 3, "日本": 4, "e\u0301": 1, "": 0, "ｆｕｌｌ": 8,
+		"a\x01b": 2, "x\x7f": 1, "tab\there": 7, "ascii then 日": 13, `\u202e`: 6} {
 		if got := Width(in); got != want {
 			t.Errorf("Width(%q) = %d, want %d", in, got, want)
 		}
