@@ -56,14 +56,7 @@ func build(b *testing.B) (bin, helper, dir string) {
 	}
 	b.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
-	bin = filepath.Join(dir, "sshkick")
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		gobin = "/usr/local/go/bin/go"
-	}
-	if out, err := exec.Command(gobin, "build", "-o", bin, "../../cmd/sshkick").CombinedOutput(); err != nil {
-		b.Fatalf("build: %v %s", err, out)
-	}
+	bin = sshdtest.BuildRelease(b, dir)
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
 		b.Skip("needs gcc (make deps installs it)")

@@ -29,14 +29,7 @@ import (
 func build(b *testing.B) (bin, dir string) {
 	b.Helper()
 	dir = b.TempDir()
-	bin = filepath.Join(dir, "sshkick")
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		gobin = "/usr/local/go/bin/go"
-	}
-	if out, err := exec.Command(gobin, "build", "-o", bin, "../../cmd/sshkick").CombinedOutput(); err != nil {
-		b.Fatalf("build: %v %s", err, out)
-	}
+	bin = sshdtest.BuildRelease(b, dir)
 	return bin, dir
 }
 

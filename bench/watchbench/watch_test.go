@@ -105,14 +105,7 @@ func BenchmarkWatchCost(b *testing.B) {
 		interval = "15s"
 	}
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "sshkick")
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		gobin = "/usr/local/go/bin/go"
-	}
-	if out, err := exec.Command(gobin, "build", "-o", bin, "../../cmd/sshkick").CombinedOutput(); err != nil {
-		b.Fatalf("build: %v %s", err, out)
-	}
+	bin := sshdtest.BuildRelease(b, dir)
 	s := sshdtest.Start(b)
 	u, short := s.AddUser(b), s.AddUser(b)
 	var wg sync.WaitGroup
