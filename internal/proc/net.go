@@ -142,45 +142,6 @@ func Exe(root string, pid int) (string, error) {
 	return os.Readlink(root + "/" + strconv.Itoa(pid) + "/exe")
 }
 
-// SocketsOf is what SocketInodes said of one process.
-type SocketsOf struct {
-	Inodes []uint64
-	Err    error
-}
-
-// ReadSocketInodes reads SocketInodes of each of pids with a few
-// goroutines, and runs also (if not nil) alongside them.
-func ReadSocketInodes(root string, pids []int, also func()) []SocketsOf {
-	out := make([]SocketsOf, len(pids))
-	done := make(chan struct{})
-	if also != nil {
-		go func() { also(); close(done) }()
-	} else {
-		close(done)
-	}
-	Each(len(pids), func(i int) { out[i].Inodes, out[i].Err = SocketInodes(root, pids[i]) })
-	<-done
-	return out
-}
-
-// ReadExes reads Exe of each of pids with a few goroutines: the programs
-// of those it could read (reading another user's needs root).
-func ReadExes(root string, pids []int) map[int]string {
-	got := make([]string, len(pids))
-	ok := make([]bool, len(pids))
-	Each(len(pids), func(i int) {
-		e, err := Exe(root, pids[i])
-		got[i], ok[i] = e, err == nil
-	})
-	out := make(map[int]string, len(pids))
-	for i, pid := range pids {
-		if ok[i] {
-			out[pid] = got[i]
-		}
-	}
-	return out
-}
-
 // TCPTables are the files of /proc/net that list TCP sockets, IPv4 first.
 var TCPTables = []string{"tcp", "tcp6"}
 
