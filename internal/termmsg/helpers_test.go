@@ -149,7 +149,7 @@ func (p *testPTY) stopWithCtrlS() {
 		p.t.Fatal(err)
 	}
 	defer unix.Close(probe)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		_, err := unix.Write(probe, []byte{'.'})
 		if errors.Is(err, unix.EAGAIN) {
