@@ -9,7 +9,8 @@ n=${1:-10000}
 runs=${2:-21}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-go build -o "$out/sshkick" ./cmd/sshkick
+# Built as it ships (packaging/build.sh): static, -trimpath, -s -w.
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/sshkick" ./cmd/sshkick
 go run ./bench/mkutmp -n "$n" -o "$out/utmp"
 
 # median of the numbers on stdin
