@@ -114,24 +114,13 @@ func TestReadTCPDiag(t *testing.T) {
 		{unix.AF_INET6, "tcp6", "[::1]:0"},
 	} {
 		t.Run(tc.table, func(t *testing.T) {
-			l, err := net.Listen("tcp", tc.addr)
+			l, c, s, err := loopbackPair(t, tc.addr)
 			if err != nil {
 				if tc.family == unix.AF_INET6 {
 					t.Skipf("no IPv6 loopback here: %v", err)
 				}
 				t.Fatal(err)
 			}
-			defer l.Close()
-			c, err := net.Dial("tcp", l.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			s, err := l.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
 			lino, cino, sino := inodeOf(t, l.(*net.TCPListener)), inodeOf(t, c.(*net.TCPConn)), inodeOf(t, s.(*net.TCPConn))
 
 			diag := map[uint64]Conn{}

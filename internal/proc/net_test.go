@@ -169,22 +169,10 @@ func TestSocketsOfThisProcess(t *testing.T) {
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
 		t.Skip("no /proc")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, c, _, err := loopbackPair(t, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-
 	lino, cino := inodeOf(t, l.(*net.TCPListener)), inodeOf(t, c.(*net.TCPConn))
 	inodes, err := SocketInodes("/proc", os.Getpid())
 	if err != nil {
@@ -212,6 +200,29 @@ func TestSocketsOfThisProcess(t *testing.T) {
 	if _, err := SocketInodes("/proc", 0x7ffffff0); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("SocketInodes(no such pid): err = %v, want ErrNotExist", err)
 	}
+}
+
+// loopbackPair listens on addr and connects to itself: the listener, the
+// client's end and the server's end, closed when the test ends. The error
+// is Listen's (no such address here).
+func loopbackPair(t *testing.T, addr string) (net.Listener, net.Conn, net.Conn, error) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	t.Cleanup(func() { l.Close() })
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return l, c, s, nil
 }
 
 func inodeOf(t *testing.T, c interface {
