@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,7 +32,7 @@ exec sleep 3600
 EOF
 exec sh "$HOME/chain.sh" %d`, n))
 	sshdtest.WaitFor(t, 2*time.Minute, "the chain to be up", func() (bool, string) {
-		c := countComm(u, "sleep")
+		c := u.CountComm("sleep")
 		return c >= n+1, strconv.Itoa(c) + " sleeps"
 	})
 	got := ofUser(listJSON(t, "--utmp", s.Utmp), u.Name)
@@ -50,7 +49,7 @@ exec sh "$HOME/chain.sh" %d`, n))
 		t.Fatalf("kick: exit %d, %d session(s)\n%s", r.code, len(rep.Sessions), r.stderr)
 	}
 	sshdtest.WaitFor(t, 2*time.Minute, "the chain to end", func() (bool, string) {
-		c := countComm(u, "sleep")
+		c := u.CountComm("sleep")
 		return c == 0, strconv.Itoa(c) + " sleeps left"
 	})
 }
@@ -81,7 +80,7 @@ func TestListForgedSSHDTitles(t *testing.T) {
 	script.WriteString("exec sleep 3600\n")
 	s.Login(t, u, false, script.String())
 	sshdtest.WaitFor(t, 2*time.Minute, "the forged sshds to run", func() (bool, string) {
-		c := countComm(u, "sshd")
+		c := u.CountComm("sshd")
 		return c >= 1+len(titles), strconv.Itoa(c) + " processes named sshd"
 	})
 	all := listJSON(t, "--utmp", s.Utmp)
@@ -106,17 +105,6 @@ func TestListForgedSSHDTitles(t *testing.T) {
 			t.Errorf("list %v selects %+v", sel, brief(got))
 		}
 	}
-}
-
-// countComm counts the user's live processes named comm.
-func countComm(u *sshdtest.User, comm string) int {
-	n := 0
-	for _, pid := range u.Pids() {
-		if c, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil && strings.TrimSpace(string(c)) == comm {
-			n++
-		}
-	}
-	return n
 }
 
 func brief(ss []jsonSession) []string {

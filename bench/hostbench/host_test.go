@@ -176,17 +176,6 @@ func countProcs() int {
 	return n
 }
 
-// countComm counts the live processes of u named comm.
-func countComm(u *sshdtest.User, comm string) int {
-	c := 0
-	for _, pid := range u.Pids() {
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil && string(b) == comm+"\n" {
-			c++
-		}
-	}
-	return c
-}
-
 // inSSHD runs argv in the private sshd's mount namespace, where /run/utmp
 // is the test's utmp file: `w` reads no other.
 func inSSHD(s *sshdtest.Server, argv ...string) []string {
@@ -249,7 +238,7 @@ func host200(b testing.TB, n, nu int) *sshdtest.Server {
 	up := func() int {
 		c := 0
 		for _, u := range users {
-			c += countComm(u, "cat")
+			c += u.CountComm("cat")
 		}
 		return c
 	}
@@ -279,8 +268,8 @@ func BenchmarkListChain(b *testing.B) {
 	// On a terminal, so that w lists the session and looks for its processes.
 	s.Login(b, u, true, fmt.Sprintf("%s chains %d setsid %d", helper, n, width))
 	stopHelper(b, u)
-	if !sshdtest.Poll(300*time.Second, func() bool { return countComm(u, "hostproc") >= n }) {
-		b.Fatalf("only %d of %d processes came up", countComm(u, "hostproc"), n)
+	if !sshdtest.Poll(300*time.Second, func() bool { return u.CountComm("hostproc") >= n }) {
+		b.Fatalf("only %d of %d processes came up", u.CountComm("hostproc"), n)
 	}
 	compare(b, helper, fmt.Sprintf("one SSH session holding %d processes in %d chains (each process called setsid)", n, width), []*tool{
 		{name: "sshkick list --utmp FILE", argv: []string{bin, "list", "--utmp", s.Utmp}},
@@ -304,8 +293,8 @@ func BenchmarkListArgvFlood(b *testing.B) {
 	u := s.AddUser(b)
 	s.Login(b, u, false, fake+" flood "+strconv.Itoa(n)+" "+strconv.Itoa(size))
 	stopHelper(b, u)
-	if !sshdtest.Poll(120*time.Second, func() bool { return countComm(u, "sshd") >= n+1 }) { // + the user's real sshd
-		b.Fatalf("only %d of %d processes came up", countComm(u, "sshd"), n)
+	if !sshdtest.Poll(120*time.Second, func() bool { return u.CountComm("sshd") >= n+1 }) { // + the user's real sshd
+		b.Fatalf("only %d of %d processes came up", u.CountComm("sshd"), n)
 	}
 	compare(b, helper, fmt.Sprintf("%d processes named sshd sharing a %d-byte argv", n, size), []*tool{
 		{name: "sshkick list --utmp FILE", argv: []string{bin, "list", "--utmp", s.Utmp}},

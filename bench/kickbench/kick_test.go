@@ -59,8 +59,8 @@ func BenchmarkKickVsPkill(b *testing.B) {
 			})
 		}
 		wg.Wait()
-		if !sshdtest.Poll(60*time.Second, func() bool { return countComm(u, "sleep") >= n }) {
-			b.Fatalf("only %d of %d sessions came up", countComm(u, "sleep"), n)
+		if !sshdtest.Poll(60*time.Second, func() bool { return u.CountComm("sleep") >= n }) {
+			b.Fatalf("only %d of %d sessions came up", u.CountComm("sleep"), n)
 		}
 		return sess
 	}
@@ -207,16 +207,6 @@ func median(d []time.Duration) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-func countComm(u *sshdtest.User, comm string) int {
-	c := 0
-	for _, pid := range u.Pids() {
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil && string(b) == comm+"\n" {
-			c++
-		}
-	}
-	return c
 }
 
 // userSSHD is the user's sshd process serving tty ("sshd: USER@pts/N").

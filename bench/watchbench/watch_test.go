@@ -37,16 +37,6 @@ func envInt(name string, def int) int {
 	return def
 }
 
-func countComm(u *sshdtest.User, comm string) int {
-	c := 0
-	for _, pid := range u.Pids() {
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil && string(b) == comm+"\n" {
-			c++
-		}
-	}
-	return c
-}
-
 // cpuTicks is utime+stime of pid, in clock ticks (USER_HZ, 100).
 func cpuTicks(b *testing.B, pid int) int64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -118,8 +108,8 @@ func BenchmarkWatchCost(b *testing.B) {
 		})
 	}
 	wg.Wait()
-	if !sshdtest.Poll(120*time.Second, func() bool { return countComm(u, "sleep") >= n }) {
-		b.Fatalf("only %d of %d sessions came up", countComm(u, "sleep"), n)
+	if !sshdtest.Poll(120*time.Second, func() bool { return u.CountComm("sleep") >= n }) {
+		b.Fatalf("only %d of %d sessions came up", u.CountComm("sleep"), n)
 	}
 	const maxSession = 20 * time.Second
 	cfg := filepath.Join(dir, "policy.toml")

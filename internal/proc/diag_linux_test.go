@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sshkick/sshkick/internal/sshdtest"
 )
 
 // diagMsg builds one SOCK_DIAG_BY_FAMILY reply message.
@@ -255,11 +257,7 @@ func TestReadBoundedProcfs(t *testing.T) {
 	// Start returns once exec has closed the descriptors; the new argv is
 	// in place a moment later.
 	got := ""
-	for deadline := time.Now().Add(time.Minute); got == "" && time.Now().Before(deadline); {
-		if got = ReadCmdline("/proc", cmd); got == "" {
-			time.Sleep(time.Millisecond)
-		}
-	}
+	sshdtest.Poll(time.Minute, func() bool { got = ReadCmdline("/proc", cmd); return got != "" })
 	if len(got) != CmdlineMax || !strings.HasSuffix(got, "yyyy") {
 		t.Errorf("ReadCmdline of a %d-byte argv: %d bytes", len(arg), len(got))
 	}

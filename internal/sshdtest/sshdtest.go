@@ -338,6 +338,17 @@ func (s *Server) Root(t testing.TB) *User {
 	return &User{Name: "root", UID: 0, GID: 0, Home: "/root"}
 }
 
+// CountComm counts the user's live processes named comm.
+func (u *User) CountComm(comm string) int {
+	n := 0
+	for _, pid := range u.Pids() {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil && string(b) == comm+"\n" {
+			n++
+		}
+	}
+	return n
+}
+
 // Pids returns the live (non-zombie) processes of the user.
 func (u *User) Pids() []int {
 	var out []int
