@@ -115,6 +115,15 @@ func TestSweepSparesReusedSessionID(t *testing.T) {
 	s := session.Session{ID: "attack", User: "nobody", UID: nobody, PID: leader.pid, Kind: session.SSH,
 		Members: []session.Member{lm, member(t, kid.PID, session.RoleMember)}, SIDs: []int{lm.SID}}
 
+	// A PID is free again within microseconds here, but a real reuse
+	// needs the PIDs to wrap: the taker starts in a later clock tick than
+	// the leader, which is what tells the two apart (start time, in
+	// ticks). Started within the leader's own tick, it would share its
+	// identity, and the kick would take it for the member it already
+	// handled and not report it. (Waited for here, not once the leader is
+	// reaped: a thread created meanwhile could take the freed PID.)
+	waitFor(t, "a clock tick past the leader's start", func() bool { return bootTicks() > lm.Start })
+
 	done := make(chan Outcome, 1)
 	go func() {
 		out, err := Kick(context.Background(), []session.Session{s}, Options{Wait: 60 * time.Second})

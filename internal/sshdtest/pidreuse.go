@@ -1,9 +1,11 @@
 package sshdtest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -56,7 +58,28 @@ func StartWithPID(t testing.TB, pid int, mk func() *exec.Cmd) *exec.Cmd {
 			time.Sleep(10 * time.Millisecond)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("could not get PID %d in %d attempts: the host forks too much, or something holds the PID", pid, attempt)
+			t.Fatalf("could not get PID %d in %d attempts: the host forks too much, or something holds the PID (%s)", pid, attempt, holder(pid))
 		}
 	}
+}
+
+// holder says which process or thread has pid, from its status.
+func holder(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return "free now"
+	}
+	var name, tgid string
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Name:"); ok {
+			name = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(l, "Tgid:"); ok {
+			tgid = strings.TrimSpace(v)
+		}
+	}
+	if tgid == strconv.Itoa(os.Getpid()) {
+		return "a thread of this test process"
+	}
+	return fmt.Sprintf("%q, thread group %s", name, tgid)
 }
