@@ -41,6 +41,33 @@ type Handle struct {
 	exited   bool
 	budget   *fdBudget
 	Member   session.Member
+	// aliveAt is a tick (bootTicks) at which the process was provably not
+	// yet reaped: sampled just before a signal to it succeeded. Until a
+	// process is reaped its PID, and a session id equal to it, belong to
+	// it, so a process of its session that started before aliveAt is the
+	// session's (see sweep). 0: never proved.
+	aliveAt uint64
+}
+
+// noteAlive records that the process was not reaped at tick t.
+func (h *Handle) noteAlive(t uint64) {
+	h.aliveAt = max(h.aliveAt, t)
+}
+
+// probe proves, if it can, that the process has not been reaped yet, and
+// notes when (aliveAt). A zombie counts: it still holds its PID.
+func (h *Handle) probe() {
+	t := bootTicks()
+	switch {
+	case h.detached:
+		if h.signalDetached(0) == nil {
+			h.noteAlive(t)
+		}
+	case h.fd >= 0:
+		if unix.PidfdSendSignal(h.fd, 0, nil, 0) == nil {
+			h.noteAlive(t)
+		}
+	}
 }
 
 // CheckPidfd reports ErrNoPidfd when this kernel has no usable pidfds.
@@ -84,6 +111,7 @@ func Open(procRoot string, m session.Member) (*Handle, error) {
 		return nil, fmt.Errorf("pidfd_open %d: %w", m.PID, err)
 	}
 	h := &Handle{fd: fd, procRoot: procRoot, Member: m}
+	t := bootTicks()
 	p, err := proc.Read(procRoot, m.PID)
 	if err != nil {
 		h.Close()
@@ -104,6 +132,7 @@ func Open(procRoot string, m session.Member) (*Handle, error) {
 		h.Close()
 		return nil, fmt.Errorf("pid %d %s: %w", m.PID, why, ErrIdentityChanged)
 	}
+	h.noteAlive(t)
 	return h, nil
 }
 
@@ -127,13 +156,21 @@ func differs(m session.Member, p *proc.Process) string {
 // Signal sends sig through the pidfd. A process that exited meanwhile
 // gives ErrGone.
 func (h *Handle) Signal(sig unix.Signal) error {
+	t := bootTicks()
 	if h.detached {
-		return h.signalDetached(sig)
+		err := h.signalDetached(sig)
+		if err == nil {
+			h.noteAlive(t)
+		}
+		return err
 	}
 	err := unix.PidfdSendSignal(h.fd, sig, nil, 0)
 	if errors.Is(err, unix.ESRCH) {
 		h.exited = true
 		return ErrGone
+	}
+	if err == nil {
+		h.noteAlive(t)
 	}
 	return err
 }

@@ -119,8 +119,8 @@ func Kick(ctx context.Context, sessions []session.Session, o Options) ([]Outcome
 	if err := CheckPidfd(); err != nil {
 		return nil, err
 	}
-	// Nothing that starts from now on is a leftover of these sessions: the
-	// sweep signals only processes that started before this tick.
+	// A multiplexer server that starts from now on is none of these
+	// sessions' (muxServersByEnv); the sweep's proofs are its own.
 	began := bootTicks()
 	budget := o.MaxPidfds
 	if budget <= 0 {
@@ -445,9 +445,11 @@ func (r *runner) wait(hs []*Handle, d time.Duration) []*Handle {
 // session id, is free again once its processes are gone, and anyone may
 // take it — a root process calling setsid() under a dead leader's PID
 // carries the kicked session's id (issue 8). So a process the scan finds
-// (by session id, or as a descendant of the session's processes) is
-// signalled only if it is provably the session's (see leftover); the
-// others are reported as refused.
+// is signalled only if it is provably the session's (see leftover): seen
+// at discovery, or descending (in the scan's parent links) from a process
+// that is, or in the session of a leader the kick verified, started while
+// that leader provably held its PID (sessionLeaders). The others are
+// reported as refused.
 func sweep(ctx context.Context, runners []*runner, o Options) {
 	var live []*runner
 	bySID := map[int][]*runner{}
@@ -472,6 +474,7 @@ func sweep(ctx context.Context, runners []*runner, o Options) {
 		}
 	}
 	for round := 0; round < 5 && ctx.Err() == nil; round++ {
+		leaders := sessionLeaders(live)
 		snap, err := proc.Scan(o.ProcRoot)
 		if err != nil {
 			for _, r := range live {
@@ -479,7 +482,12 @@ func sweep(ctx context.Context, runners []*runner, o Options) {
 			}
 			return
 		}
-		owners := ownersOf(snap, byIdent)
+		owners := ownersOf(snap, func(p *proc.Process) []*runner {
+			if rs := byIdent[p.Ident()]; len(rs) > 0 {
+				return rs
+			}
+			return leaders.of(p)
+		})
 		found := map[*runner][]session.Member{}
 		for _, p := range snap.Procs {
 			if p.Zombie() || p.PID <= 1 || p.KernelThread() {
@@ -542,6 +550,63 @@ func sweep(ctx context.Context, runners []*runner, o Options) {
 	}
 }
 
+// sidLeader is a session leader the kick holds a handle on (a shell, a
+// login, sshd's monitor) and the last tick it provably held its PID.
+type sidLeader struct {
+	ident   proc.Ident
+	aliveAt uint64
+	runners []*runner
+}
+
+type leaderSet map[int]*sidLeader
+
+// sessionLeaders proves, just before a sweep scan, which of the kicked
+// sessions' leaders still hold their PIDs (a signal 0 through their
+// handles; a zombie holds its PID too), keyed by session id. While a
+// leader holds its PID no other process can get that PID, nor create a
+// session with that id, and a process joins a session only by being
+// forked inside it: so a process with the leader's session id that
+// started before the leader's aliveAt descends from the leader's session,
+// even when its parent is gone — the child sshd's monitor forked after
+// discovery and before it was killed, orphaned by its death.
+func sessionLeaders(runners []*runner) leaderSet {
+	set := leaderSet{}
+	for _, r := range runners {
+		for _, h := range r.all {
+			m := h.Member
+			if m.PID <= 1 || m.PID != m.SID {
+				continue
+			}
+			h.probe()
+			if h.aliveAt == 0 {
+				continue
+			}
+			l := set[m.PID]
+			if l == nil || l.ident != m.Ident {
+				l = &sidLeader{ident: m.Ident}
+				set[m.PID] = l
+			}
+			l.aliveAt = max(l.aliveAt, h.aliveAt)
+			if !slices.Contains(l.runners, r) {
+				l.runners = append(l.runners, r)
+			}
+		}
+	}
+	return set
+}
+
+// of returns the runners whose verified leader's session p provably
+// belongs to (see sessionLeaders), or nil. The leader itself is not
+// included: it is a member the kick signals in order, and what it forks
+// outside its session is not proven by this.
+func (set leaderSet) of(p *proc.Process) []*runner {
+	l := set[p.SID]
+	if l == nil || p.Ident() == l.ident || p.Start >= l.aliveAt {
+		return nil
+	}
+	return l.runners
+}
+
 // handled reports whether the kick already holds a handle on id (it was
 // signalled, or refused, as a member).
 func (r *runner) handled(id proc.Ident) bool {
@@ -550,17 +615,21 @@ func (r *runner) handled(id proc.Ident) bool {
 }
 
 // leftover says why a process a sweep scan found must not be signalled as
-// the session's, or "". It must be known (seen at discovery, or found
-// descending from a process that was: descends), run as the session's
-// user — never as root unless discovery listed it — and have started
-// before the kick began: what starts later is nobody's leftover.
+// the session's, or "". It must be known (seen at discovery), or proven
+// the session's (descends: from a known process through the scan's parent
+// links, or in a verified leader's session, see sessionLeaders), and run
+// as the session's user — never as root unless discovery listed it. A
+// process the session forked during the kick (a job a SIGHUP trap starts,
+// the user's sshd a monitor forks in the middle of a login) is the
+// session's as much as one discovery saw.
 func (r *runner) leftover(p *proc.Process, descends bool) string {
 	id := p.Ident()
 	s := r.oc.Session
 	switch {
-	case p.Comm == "sshd" || p.Comm == "sshd-session":
-		// The session's own sshd processes end in kickOne, in order.
-		return "an sshd process is never swept"
+	case (p.Comm == "sshd" || p.Comm == "sshd-session") && (p.UID == 0 || p.EUID == 0):
+		// The listener and the monitors: the session's own end in
+		// kickOne, in order; another connection's are never its.
+		return "a root sshd process is never swept"
 	case r.known[id]:
 		return ""
 	case !descends:
@@ -569,16 +638,15 @@ func (r *runner) leftover(p *proc.Process, descends bool) string {
 		return fmt.Sprintf("discovery did not list it, and the session's user is uid %d: only listed members are signalled", s.UID)
 	case p.UID != s.UID || p.EUID != s.UID:
 		return fmt.Sprintf("it runs as uid %d/%d, not as the session's user %d", p.UID, p.EUID, s.UID)
-	case p.Start >= r.began:
-		return "it started after the kick began"
 	}
 	return ""
 }
 
-// ownersOf maps each process of snap to the runners one of whose known
-// processes it is or descends from, by walking parent links once per
-// process (memoized: linear in the table).
-func ownersOf(snap *proc.Snapshot, byIdent map[proc.Ident][]*runner) map[int][]*runner {
+// ownersOf maps each process of snap to the runners one of whose proven
+// processes (rootOf: known, or in a verified leader's session) it is or
+// descends from, by walking parent links once per process (memoized:
+// linear in the table).
+func ownersOf(snap *proc.Snapshot, rootOf func(*proc.Process) []*runner) map[int][]*runner {
 	memo := make(map[int][]*runner, len(snap.Procs))
 	done := make(map[int]bool, len(snap.Procs))
 	var chain []int
@@ -595,7 +663,7 @@ func ownersOf(snap *proc.Snapshot, byIdent map[proc.Ident][]*runner) map[int][]*
 				break
 			}
 			chain = append(chain, cur)
-			if rs := byIdent[p.Ident()]; len(rs) > 0 {
+			if rs := rootOf(p); len(rs) > 0 {
 				owners = rs
 				break
 			}
@@ -608,9 +676,9 @@ func ownersOf(snap *proc.Snapshot, byIdent map[proc.Ident][]*runner) map[int][]*
 		}
 		for _, c := range chain {
 			done[c] = true
-			if len(byIdent[snap.Procs[c].Ident()]) > 0 {
-				// A known process owns itself; those below it inherit.
-				memo[c] = byIdent[snap.Procs[c].Ident()]
+			if rs := rootOf(snap.Procs[c]); len(rs) > 0 {
+				// A proven process owns itself; those below it inherit.
+				memo[c] = rs
 				continue
 			}
 			memo[c] = owners

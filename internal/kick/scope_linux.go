@@ -440,6 +440,13 @@ func finishScopes(ctx context.Context, runners []*runner, o Options) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, o.Concurrency)
 	for _, r := range runners {
+		if r.scopeDir == "" && r.oc.Result == "" {
+			// A session caught while it was being born: logind had
+			// listed it, but systemd had not made its scope yet (the
+			// monitor waits in pam_systemd for it). It has one now,
+			// holding whatever the login started meanwhile.
+			r.findScope(r.oc.Session)
+		}
 		if r.scopeDir == "" || r.oc.Result != "" {
 			continue
 		}

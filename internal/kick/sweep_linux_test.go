@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -190,26 +191,47 @@ func TestLeftoverRule(t *testing.T) {
 		101: {PID: 101, PPID: 100, SID: 100, Start: 4000, UID: uid, EUID: uid, Comm: "make"}, // started since discovery
 		102: {PID: 102, PPID: 101, SID: 102, Start: 4100, UID: uid, EUID: uid, Comm: "cc"},   // called setsid()
 		103: {PID: 103, PPID: 101, SID: 100, Start: 4200, UID: uid, EUID: 0, Comm: "sudo"},   // setuid root
-		104: {PID: 104, PPID: 100, SID: 100, Start: 6000, UID: uid, EUID: uid, Comm: "late"}, // after the kick began
+		104: {PID: 104, PPID: 100, SID: 100, Start: 6000, UID: uid, EUID: uid, Comm: "late"}, // forked during the kick
 		200: {PID: 200, PPID: 1, SID: 200, Start: 7000, UID: 0, EUID: 0, Comm: "root"},       // took a dead leader's PID
 		201: {PID: 201, PPID: 1, SID: 200, Start: 3000, UID: uid, EUID: uid, Comm: "orphan"}, // the sid, parent gone, unseen
 		300: {PID: 300, PPID: 100, SID: 100, Start: 900, UID: uid, EUID: uid, Comm: "old"},   // parent started later: reused
-		301: {PID: 301, PPID: 100, SID: 100, Start: 1500, UID: uid, EUID: uid, Comm: "sshd"}, // never swept
+		301: {PID: 301, PPID: 100, SID: 100, Start: 1500, UID: uid, EUID: uid, Comm: "sshd"}, // the user's own "sshd"
+		302: {PID: 302, PPID: 100, SID: 100, Start: 1600, UID: 0, EUID: 0, Comm: "sshd"},     // a root sshd: never
+
+		// sshd's monitor 400, verified and last proven holding its PID at
+		// tick 5500 (its SIGKILL), left orphans of its session behind.
+		400: {PID: 400, PPID: 1, SID: 400, Start: 2000, UID: 0, EUID: 0, Comm: "sshd"},
+		401: {PID: 401, PPID: 1, SID: 400, Start: 5100, UID: uid, EUID: uid, Comm: "sshd"},    // the user's sshd, orphaned
+		402: {PID: 402, PPID: 401, SID: 402, Start: 5200, UID: uid, EUID: uid, Comm: "sleep"}, // its command, own session
+		403: {PID: 403, PPID: 1, SID: 400, Start: 5500, UID: uid, EUID: uid, Comm: "after"},   // not before the proof
+		404: {PID: 404, PPID: 1, SID: 400, Start: 5300, UID: 0, EUID: 0, Comm: "rootkid"},     // root, unlisted
 	}
 	snap := &proc.Snapshot{Procs: procs}
 	s := &session.Session{UID: uid, SIDs: []int{100, 200}}
 	r := &runner{oc: &Outcome{Session: s}, began: began, known: map[proc.Ident]bool{procs[100].Ident(): true}}
-	owners := ownersOf(snap, map[proc.Ident][]*runner{procs[100].Ident(): {r}})
+	leaders := leaderSet{400: {ident: procs[400].Ident(), aliveAt: 5500, runners: []*runner{r}}}
+	owners := ownersOf(snap, func(p *proc.Process) []*runner {
+		if r.known[p.Ident()] {
+			return []*runner{r}
+		}
+		return leaders.of(p)
+	})
 	want := map[int]string{
 		100: "",
 		101: "",
 		102: "",
 		103: "runs as uid 1001/0",
-		104: "started after the kick began",
+		104: "",
 		200: "descends from no process",
 		201: "descends from no process",
 		300: "descends from no process",
-		301: "never swept",
+		301: "",
+		302: "root sshd process is never swept",
+		400: "root sshd process is never swept",
+		401: "",
+		402: "",
+		403: "descends from no process",
+		404: "runs as uid 0/0",
 	}
 	for pid, w := range want {
 		got := r.leftover(procs[pid], slices.Contains(owners[pid], r))
@@ -221,5 +243,84 @@ func TestLeftoverRule(t *testing.T) {
 	s.UID = 0
 	if got := r.leftover(procs[101], true); !strings.Contains(got, "uid 0") {
 		t.Errorf("root session, unlisted descendant: %q", got)
+	}
+	// The monitor's PID taken again once it was reaped, by a process of
+	// the user that calls setsid(): it and its session started after the
+	// proof, so they are not the kicked session's.
+	reused := &proc.Process{PID: 400, PPID: 1, SID: 400, Start: 6000, UID: uid, EUID: uid, Comm: "sh"}
+	kid := &proc.Process{PID: 405, PPID: 400, SID: 400, Start: 6001, UID: uid, EUID: uid, Comm: "sleep"}
+	if leaders.of(reused) != nil || leaders.of(kid) != nil {
+		t.Error("a session made under the monitor's PID after it was last proven is counted as the kicked session's")
+	}
+}
+
+// TestSweepEndsWhatTheMonitorForked: a kick can catch a login while it is
+// being born, its session only sshd's root monitor (seen on a real logind
+// host: the monitor waiting in pam_systemd). The monitor forks the user's
+// sshd, which holds the connection, after discovery; the kick, finding no
+// process of the user to end, kills the monitor, which orphans that child
+// and the command it started in a session of its own. The sweep must end
+// both: the child is in the monitor's session and started while the kick
+// had the monitor's PID proven, the command descends from it. They are
+// the session user's; a root sshd is never swept.
+func TestSweepEndsWhatTheMonitorForked(t *testing.T) {
+	needRoot(t)
+	needPidfd(t)
+	subreaper(t)
+	dir, err := os.MkdirTemp("", "sshkick-sweep-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The user's sshd: a shell whose process name is sshd.
+	sh, err := os.ReadFile("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := filepath.Join(dir, "sshd")
+	if err := os.WriteFile(fake, sh, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "go")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := `read x < ` + fifo + `; setpriv --reuid=` + strconv.Itoa(nobody) + ` --regid=` + strconv.Itoa(nobody) +
+		` --clear-groups ` + fake + ` -c 'setsid sleep 3701 </dev/null >/dev/null 2>&1 & wait'; true`
+	mon := startAs(t, 0, "sh", "-c", script)
+	mm := member(t, mon.pid, session.RoleMonitor)
+	s := session.Session{ID: "ssh:" + strconv.Itoa(mon.pid), User: "nobody", UID: nobody, PID: mon.pid, Kind: session.SSHNoTTY,
+		Members: []session.Member{mm}, SIDs: []int{mm.SID}}
+
+	// Discovery is done; now the login goes on.
+	if err := os.WriteFile(fifo, []byte("go\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	kid := childOf(t, mon.pid, "the monitor to fork the user's sshd", func(p *proc.Process) bool {
+		return p.Comm == "sshd" && p.UID == nobody
+	})
+	t.Cleanup(func() { syscall.Kill(kid.PID, syscall.SIGKILL); reapPid(kid.PID) })
+	job := childOf(t, kid.PID, "the user's sshd to start its command", func(p *proc.Process) bool {
+		return p.Comm == "sleep" && p.SID == p.PID
+	})
+	t.Cleanup(func() { syscall.Kill(job.PID, syscall.SIGKILL); reapPid(job.PID) })
+
+	oc := kickOne1(t, s, Options{Wait: 5 * time.Second})
+	if got := signalsTo(oc, mon.pid); !slices.Equal(got, []string{"KILL"}) {
+		t.Errorf("signals to the monitor: %v, want [KILL]", got)
+	}
+	for _, p := range []*proc.Process{kid, job} {
+		if alive(p.PID) {
+			t.Errorf("%s (pid %d) outlived the kick: signals %+v refused %+v", p.Comm, p.PID, oc.Signals, oc.Refused)
+		}
+		if got := signalsTo(oc, p.PID); !slices.Equal(got, []string{"KILL"}) {
+			t.Errorf("signals to %s (pid %d): %v, want [KILL] from the sweep", p.Comm, p.PID, got)
+		}
+	}
+	if oc.Result != Ended || len(oc.Refused) != 0 {
+		t.Errorf("Result = %q (%s), refused %+v: want ended, nothing refused", oc.Result, oc.Reason, oc.Refused)
 	}
 }
