@@ -619,9 +619,11 @@ func (r *runner) handled(id proc.Ident) bool {
 // the session's (descends: from a known process through the scan's parent
 // links, or in a verified leader's session, see sessionLeaders), and run
 // as the session's user — never as root unless discovery listed it. A
-// process the session forked during the kick (a job a SIGHUP trap starts,
-// the user's sshd a monitor forks in the middle of a login) is the
-// session's as much as one discovery saw.
+// process the session forked during the kick (the user's sshd a monitor
+// forks in the middle of a login, a job a shell that ignores SIGHUP
+// starts before its SIGKILL) is the session's as much as one discovery
+// saw. One forked by a leader in its last instant, after the last signal
+// that reached it, is not provably so: it is refused and reported.
 func (r *runner) leftover(p *proc.Process, descends bool) string {
 	id := p.Ident()
 	s := r.oc.Session
