@@ -270,13 +270,18 @@ func TestWaitExitEmpty(t *testing.T) {
 }
 
 // sigIgnored reports whether pid ignores sig, from /proc/PID/status.
-func sigIgnored(pid int, sig syscall.Signal) bool {
+func sigIgnored(pid int, sig syscall.Signal) bool { return sigMask(pid, "SigIgn:", sig) }
+
+// sigCaught reports whether pid has a handler for sig (a shell's trap).
+func sigCaught(pid int, sig syscall.Signal) bool { return sigMask(pid, "SigCgt:", sig) }
+
+func sigMask(pid int, field string, sig syscall.Signal) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
 			return err == nil && mask&(1<<(uint(sig)-1)) != 0
 		}

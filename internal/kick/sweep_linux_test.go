@@ -324,3 +324,88 @@ func TestSweepEndsWhatTheMonitorForked(t *testing.T) {
 		t.Errorf("Result = %q (%s), refused %+v: want ended, nothing refused", oc.Result, oc.Reason, oc.Refused)
 	}
 }
+
+// TestSweepEndsJobsForkedDuringTheKick: a shell that traps SIGHUP starts a
+// job when the kick's SIGHUP arrives and lives on until its SIGKILL. The
+// job started after the kick began and its parent is dead by the sweep,
+// but it is in the shell's session and started before the SIGKILL that
+// proved the shell still held its PID: the sweep ends it, and the shell's
+// background sleep, orphaned the same way.
+func TestSweepEndsJobsForkedDuringTheKick(t *testing.T) {
+	needRoot(t)
+	needPidfd(t)
+	subreaper(t)
+	// The trap runs within milliseconds of the SIGHUP; should a loaded
+	// machine take longer than the kick's wait, the round is run again
+	// with a longer one rather than judged.
+	for wait := 2 * time.Second; ; wait *= 2 {
+		if trapJobEnded(t, wait) {
+			return
+		}
+		if wait > time.Minute {
+			t.Fatal("the shell's SIGHUP trap never ran before its SIGKILL")
+		}
+		t.Logf("the trap had not run within the kick's %v wait: again with a longer one", wait)
+	}
+}
+
+// trapJobEnded kicks one trapping shell with the given wait and reports
+// whether its trap's job ran before the SIGKILL (and then checks it ended).
+func trapJobEnded(t *testing.T, wait time.Duration) bool {
+	t.Helper()
+	leader := startAs(t, nobody, "sh", "-c", `trap 'sleep 3702 </dev/null >/dev/null 2>&1 &' HUP; sleep 3703 & while :; do wait; done`)
+	waitFor(t, "the shell to trap SIGHUP", func() bool { return sigCaught(leader.pid, syscall.SIGHUP) })
+	bg := childOf(t, leader.pid, "the shell's background sleep", func(p *proc.Process) bool { return p.Comm == "sleep" })
+	t.Cleanup(func() { syscall.Kill(bg.PID, syscall.SIGKILL); reapPid(bg.PID) })
+	lm := member(t, leader.pid, session.RoleLeader)
+	s := session.Session{ID: "trap", User: "nobody", UID: nobody, PID: leader.pid, Kind: session.SSH,
+		Members: []session.Member{lm}, SIDs: []int{lm.SID}}
+
+	// Watch for the trap's job while the kick waits on the shell.
+	done := make(chan struct{})
+	var job *proc.Process
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if snap, err := proc.Scan("/proc"); err == nil {
+				for _, p := range snap.Children(leader.pid) {
+					if p.PID != bg.PID && p.Comm == "sleep" && !p.Zombie() {
+						job = p
+						return
+					}
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	oc := kickOne1(t, s, Options{Wait: wait})
+	close(done)
+	<-watched
+	if job != nil {
+		t.Cleanup(func() { syscall.Kill(job.PID, syscall.SIGKILL); reapPid(job.PID) })
+	}
+	if got := signalsTo(oc, leader.pid); !slices.Equal(got, []string{"HUP", "KILL"}) {
+		t.Errorf("signals to the shell: %v, want HUP, KILL (after the wait)", got)
+	}
+	if job == nil {
+		return false
+	}
+	for _, p := range []*proc.Process{bg, job} {
+		if alive(p.PID) {
+			t.Errorf("pid %d (%s) of the kicked session outlived the kick: refused %+v", p.PID, p.Comm, oc.Refused)
+		}
+		if got := signalsTo(oc, p.PID); !slices.Equal(got, []string{"KILL"}) {
+			t.Errorf("pid %d (%s): signals %v, want the sweep's KILL", p.PID, p.Comm, got)
+		}
+	}
+	if oc.Result != Ended || len(oc.Refused) != 0 {
+		t.Errorf("Result = %q (%s), refused %+v: want ended, nothing refused", oc.Result, oc.Reason, oc.Refused)
+	}
+	return true
+}
