@@ -283,8 +283,9 @@ func TestKickAllProcesses(t *testing.T) {
 // A forward (ssh -N) and an exec session are kicked by their ids. The wait
 // takes a session as soon as logind lists it, so about half of the runs
 // kick the exec login while it is still being born (only sshd's monitor,
-// no scope yet, the user's sshd forked during the kick): it must end too,
-// the client with it.
+// perhaps no scope yet, pam_motd's scripts running as root, the user's
+// sshd forked during the kick): it must end too, the client with it, and
+// nothing of it is refused.
 func TestKickNoTTY(t *testing.T) {
 	h := need(t)
 	u := h.AddUser(t)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -246,6 +249,12 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 		for _, h := range logout {
 			r.record(h, unix.SIGTERM, "would send after the session's processes (it logs the user out)")
 		}
+		loginOnly := len(first)+len(logout) == 0
+		if loginOnly {
+			for _, h := range last {
+				r.record(h, unix.SIGTERM, "would send: the session holds nothing but its login (it logs the user out)")
+			}
+		}
 		if !o.NoEscalate {
 			for _, h := range first {
 				r.record(h, unix.SIGKILL, "would send if still running after "+o.Wait.String())
@@ -254,7 +263,11 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 				r.record(h, unix.SIGKILL, "would send if still running after SIGTERM")
 			}
 			for _, h := range last {
-				r.record(h, unix.SIGKILL, "would send if still running after the session")
+				if loginOnly {
+					r.record(h, unix.SIGKILL, "would send if still running after SIGTERM")
+				} else {
+					r.record(h, unix.SIGKILL, "would send if still running after the session")
+				}
 			}
 		}
 		if o.EndMultiplexers && r.scopeDir != "" {
@@ -293,6 +306,21 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 		}
 	}
 	if len(last) > 0 {
+		if len(first)+len(logout) == 0 {
+			// Nothing but the login itself: a login caught half-born
+			// (sshd's monitor still in PAM, its child not forked yet) or
+			// one whose session is gone without it. SIGTERM, not
+			// waiting: sshd's monitor passes it on to its child once it
+			// has one and logs the user out (monitor.c,
+			// monitor_child_handler), login(1) hangs up its shell and
+			// logs out; before that it simply ends the login.
+			r.signal(last, unix.SIGTERM)
+			if left := r.wait(last, 2*time.Second); len(left) > 0 && !o.NoEscalate {
+				r.signal(left, unix.SIGKILL)
+				r.wait(left, 2*time.Second)
+			}
+			return r
+		}
 		// Give the monitor a moment to log the user out on its own.
 		if left := r.wait(last, time.Second); len(left) > 0 && !o.NoEscalate {
 			r.signal(left, unix.SIGKILL)
@@ -467,6 +495,10 @@ func sweep(ctx context.Context, runners []*runner, o Options) {
 	if len(live) == 0 {
 		return
 	}
+	for _, r := range live {
+		// A session listed before systemd made its scope has one now.
+		r.lateScope()
+	}
 	byIdent := map[proc.Ident][]*runner{}
 	for _, r := range live {
 		for id := range r.known {
@@ -506,6 +538,12 @@ func sweep(ctx context.Context, runners []*runner, o Options) {
 				}
 				if why := r.leftover(p, slices.Contains(owners[p.PID], r)); why != "" {
 					r.swept[id] = true
+					if r.inScope(p.PID) {
+						// The scope decides (settleScope): what logind
+						// put in the session's scope is the session's,
+						// root's PAM helpers included.
+						continue
+					}
 					r.oc.Refused = append(r.oc.Refused, Refusal{PID: p.PID, Reason: fmt.Sprintf(
 						"pid %d (%s, uid %d, started at tick %d) is not the session's: %s; not signalled",
 						p.PID, p.Comm, p.UID, p.Start, why)})
@@ -599,13 +637,32 @@ func sessionLeaders(runners []*runner) leaderSet {
 // belongs to (see sessionLeaders), or nil. The leader itself is not
 // included: it is a member the kick signals in order, and what it forks
 // outside its session is not proven by this.
+//
+// Start times are clock ticks (10 ms): a process that started in the
+// very tick of the proof may have started just after it. It is still the
+// session's where PIDs are not reused within a tick: the kernel hands a
+// freed PID out again only once its allocation has wrapped around
+// pid_max, and no host forks tens of thousands of times in 10 ms (a
+// monitor forks its child and gets its SIGTERM within one tick).
 func (set leaderSet) of(p *proc.Process) []*runner {
 	l := set[p.SID]
-	if l == nil || p.Ident() == l.ident || p.Start >= l.aliveAt {
+	if l == nil || p.Ident() == l.ident || p.Start > l.aliveAt || p.Start == l.aliveAt && !sameTickProves() {
 		return nil
 	}
 	return l.runners
 }
+
+// sameTickProves reports whether a start in the tick of a proof counts
+// (see leaderSet.of): pid_max is at least the kernel's default minimum,
+// 32768. A host that lowered it below that gets the strict bound.
+var sameTickProves = sync.OnceValue(func() bool {
+	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && n >= 32768
+})
 
 // handled reports whether the kick already holds a handle on id (it was
 // signalled, or refused, as a member).

@@ -2,6 +2,8 @@ package kick
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -221,5 +223,51 @@ func TestKickEmpty(t *testing.T) {
 	out, err := Kick(context.Background(), nil, Options{})
 	if err != nil || len(out) != 0 {
 		t.Errorf("Kick(nil) = %v, %v", out, err)
+	}
+}
+
+// A session that holds nothing but its login process (a login caught
+// half-born, or one whose session ended without it) gets SIGTERM at once,
+// which sshd's monitor and login(1) answer by logging the user out; SIGKILL
+// only if it stays. The dry run says so, in that order.
+func TestKickLoginOnlyGetsTERM(t *testing.T) {
+	needRoot(t)
+	needPidfd(t)
+	subreaper(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "logged-out")
+	// As sshd's monitor does: on SIGTERM, end the child, log out, exit.
+	mon := start(t, true, "sh", "-c", `trap 'kill $!; echo out > `+out+`; exit 0' TERM; sleep 3705 & while :; do wait; done`)
+	waitFor(t, "the monitor to trap SIGTERM", func() bool { return sigCaught(mon.pid, syscall.SIGTERM) })
+	kid := childOf(t, mon.pid, "the monitor's child", func(p *proc.Process) bool { return p.Comm == "sleep" })
+	t.Cleanup(func() { syscall.Kill(kid.PID, syscall.SIGKILL); reapPid(kid.PID) })
+	mm := member(t, mon.pid, session.RoleMonitor)
+	s := session.Session{ID: "ssh:" + strconv.Itoa(mon.pid), User: "root", UID: 0, PID: mon.pid, Kind: session.SSHNoTTY,
+		Members: []session.Member{mm}, SIDs: []int{mm.SID}}
+
+	dry := kickOne1(t, s, Options{DryRun: true, Wait: 5 * time.Second})
+	var said []string
+	for _, r := range dry.Signals {
+		said = append(said, r.Signal)
+	}
+	if !slices.Equal(said, []string{"TERM", "KILL"}) || dry.Result != DryRun {
+		t.Errorf("dry run: %v (%s), want TERM then KILL if it stays: %+v", said, dry.Result, dry.Signals)
+	}
+	if !alive(mon.pid) {
+		t.Fatal("the dry run ended the login")
+	}
+
+	oc := kickOne1(t, s, Options{Wait: 5 * time.Second})
+	if got := signalsTo(oc, mon.pid); !slices.Equal(got, []string{"TERM"}) {
+		t.Errorf("signals to the login: %v, want [TERM] (it logs out by itself)", got)
+	}
+	if b, err := os.ReadFile(out); err != nil || string(b) != "out\n" {
+		t.Errorf("the login did not log out: %q, %v", b, err)
+	}
+	if err := mon.wait(); err != nil {
+		t.Errorf("the login ended with %v, want its own exit 0", err)
+	}
+	if oc.Result != Ended {
+		t.Errorf("Result = %q (%s), want ended", oc.Result, oc.Reason)
 	}
 }

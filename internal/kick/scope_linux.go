@@ -206,6 +206,25 @@ func (r *runner) findScope(s *session.Session) {
 	}
 }
 
+// lateScope looks the scope up again when discovery found none: a
+// session caught while it was being born, listed by logind before systemd
+// had made its scope (sshd's monitor waits in pam_systemd for it), has one
+// once the kick has run, holding whatever the login started meanwhile.
+func (r *runner) lateScope() {
+	if r.scopeDir == "" && r.oc.Result == "" {
+		r.findScope(r.oc.Session)
+	}
+}
+
+// inScope reports whether pid is in the session's logind scope.
+func (r *runner) inScope(pid int) bool {
+	if r.scopeDir == "" {
+		return false
+	}
+	id, ok := proc.LogindSession(r.o.ProcRoot, pid)
+	return ok && id == r.oc.Session.LogindID
+}
+
 // killSession asks logind to signal every process of the session's scope
 // (the multiplexer servers included) and records it.
 func (r *runner) killSession(ctx context.Context, sig unix.Signal) {
@@ -440,13 +459,7 @@ func finishScopes(ctx context.Context, runners []*runner, o Options) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, o.Concurrency)
 	for _, r := range runners {
-		if r.scopeDir == "" && r.oc.Result == "" {
-			// A session caught while it was being born: logind had
-			// listed it, but systemd had not made its scope yet (the
-			// monitor waits in pam_systemd for it). It has one now,
-			// holding whatever the login started meanwhile.
-			r.findScope(r.oc.Session)
-		}
+		r.lateScope()
 		if r.scopeDir == "" || r.oc.Result != "" {
 			continue
 		}
