@@ -56,8 +56,10 @@ session idle for more than two hours.
 
 By default each session gets SIGHUP (then SIGCONT), has --wait to end, and
 what is left gets SIGKILL; for SSH, sshd's [priv] monitor comes last so it
-can log the user out. Processes that kept the session's id (nohup jobs)
-are swept. Every process is signalled through a pidfd after checking it is
+can log the user out. A login still being set up (nothing but its monitor
+yet) gets SIGTERM, which ends it or logs it out. Processes that kept the
+session's id (nohup jobs) and what the session forked during the kick are
+swept. Every process is signalled through a pidfd after checking it is
 the process discovery saw. Stale utmp records, PID 1, kernel threads, sshd
 listeners and your own session (including the logins attached to the
 tmux or screen server you work in) are refused.
