@@ -242,6 +242,13 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 		}
 		return r
 	}
+	// Nothing but the login itself: a login caught half-born (sshd's
+	// monitor still in PAM, its child not forked yet) or one whose session
+	// is gone without it. It gets SIGTERM at once, not a wait: sshd's
+	// monitor passes it on to its child once it has one and logs the user
+	// out (monitor.c, monitor_child_handler), login(1) hangs up its shell
+	// and logs out; before that it simply ends the login.
+	loginOnly := len(first)+len(logout) == 0
 	if o.DryRun {
 		for _, h := range first {
 			r.record(h, o.Signal, "would send")
@@ -249,7 +256,6 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 		for _, h := range logout {
 			r.record(h, unix.SIGTERM, "would send after the session's processes (it logs the user out)")
 		}
-		loginOnly := len(first)+len(logout) == 0
 		if loginOnly {
 			for _, h := range last {
 				r.record(h, unix.SIGTERM, "would send: the session holds nothing but its login (it logs the user out)")
@@ -306,14 +312,7 @@ func kickOne(ctx context.Context, s *session.Session, o Options, fds *fdBudget, 
 		}
 	}
 	if len(last) > 0 {
-		if len(first)+len(logout) == 0 {
-			// Nothing but the login itself: a login caught half-born
-			// (sshd's monitor still in PAM, its child not forked yet) or
-			// one whose session is gone without it. SIGTERM, not
-			// waiting: sshd's monitor passes it on to its child once it
-			// has one and logs the user out (monitor.c,
-			// monitor_child_handler), login(1) hangs up its shell and
-			// logs out; before that it simply ends the login.
+		if loginOnly {
 			r.signal(last, unix.SIGTERM)
 			if left := r.wait(last, 2*time.Second); len(left) > 0 && !o.NoEscalate {
 				r.signal(left, unix.SIGKILL)
@@ -604,9 +603,10 @@ type leaderSet map[int]*sidLeader
 // leader holds its PID no other process can get that PID, nor create a
 // session with that id, and a process joins a session only by being
 // forked inside it: so a process with the leader's session id that
-// started before the leader's aliveAt descends from the leader's session,
-// even when its parent is gone — the child sshd's monitor forked after
-// discovery and before it was killed, orphaned by its death.
+// started before the leader's aliveAt (or in its tick, see of) descends
+// from the leader's session, even when its parent is gone — the child
+// sshd's monitor forked after discovery and before its SIGTERM, orphaned
+// by its end.
 func sessionLeaders(runners []*runner) leaderSet {
 	set := leaderSet{}
 	for _, r := range runners {
