@@ -29,7 +29,7 @@ func TestListMatchesWhoAndFindsSessionsWithoutUtmp(t *testing.T) {
 	s.Dial(t, bob)
 
 	aliceS := waitSessions(t, 3, alice.Name, "--utmp", s.Utmp)
-	bobS := waitSessions(t, 2, bob.Name, "--utmp", s.Utmp)
+	bobS := waitSessionsAndForward(t, 2, bob.Name, "--utmp", s.Utmp)
 
 	who := whoU(t, s.Utmp)
 	var whoMine []whoLine
@@ -94,7 +94,7 @@ func TestListMatchesWhoAndFindsSessionsWithoutUtmp(t *testing.T) {
 		t.Fatalf("list with a missing utmp: exit %d, stderr %q", r.code, r.stderr)
 	}
 	noUtmp := waitSessions(t, 3, alice.Name, "--utmp", missing)
-	noUtmp = append(noUtmp, waitSessions(t, 2, bob.Name, "--utmp", missing)...)
+	noUtmp = append(noUtmp, waitSessionsAndForward(t, 2, bob.Name, "--utmp", missing)...)
 	for _, w := range whoMine {
 		found := false
 		for _, x := range noUtmp {

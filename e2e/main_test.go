@@ -113,7 +113,17 @@ func ofUser(all []jsonSession, name string) []jsonSession {
 // waitSessions polls `list` until the user has n live sessions.
 func waitSessions(t testing.TB, n int, user string, args ...string) []jsonSession {
 	t.Helper()
-	return waitLive(t, n, user, false, args...)
+	return waitLive(t, n, user, false, false, args...)
+}
+
+// waitSessionsAndForward is waitSessions for a user who also has a
+// forward-only connection (ssh -N), which never has more than sshd's
+// processes and so counts without a leader. Only for a user with no other
+// login without a terminal: an exec login caught before its command runs
+// looks the same.
+func waitSessionsAndForward(t testing.TB, n int, user string, args ...string) []jsonSession {
+	t.Helper()
+	return waitLive(t, n, user, false, true, args...)
 }
 
 // waitTTYSessions is waitSessions for logins with a terminal: between
@@ -121,16 +131,17 @@ func waitSessions(t testing.TB, n int, user string, args ...string) []jsonSessio
 // without its terminal, as an ssh-notty session.
 func waitTTYSessions(t testing.TB, n int, user string, args ...string) []jsonSession {
 	t.Helper()
-	return waitLive(t, n, user, true, args...)
+	return waitLive(t, n, user, true, false, args...)
 }
 
-func waitLive(t testing.TB, n int, user string, tty bool, args ...string) []jsonSession {
+func waitLive(t testing.TB, n int, user string, tty, forward bool, args ...string) []jsonSession {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var live []jsonSession
 		for _, s := range ofUser(listJSON(t, args...), user) {
-			if !s.Stale && (s.Kind != "ssh" || s.TTY != "") && (!tty || s.TTY != "") && s.Processes > 0 && hasLeader(s) {
+			if !s.Stale && (s.Kind != "ssh" || s.TTY != "") && (!tty || s.TTY != "") && s.Processes > 0 &&
+				(hasLeader(s) || forward && s.Kind == "ssh-notty" && s.Command == "") {
 				live = append(live, s)
 			}
 		}
@@ -145,9 +156,10 @@ func waitLive(t testing.TB, n int, user string, tty bool, args ...string) []json
 }
 
 // hasLeader: a session is fully up once it has more than sshd's processes
-// (or is a forward-only connection, which never has more).
+// (a root login before OpenSSH 9.8 has one sshd process, not two). A
+// login listed between its sshd and its command has only sshd's.
 func hasLeader(s jsonSession) bool {
-	return s.Processes > 2 || (s.Kind == "ssh-notty" && s.Command == "") || (s.User == "root" && s.Processes > 1)
+	return s.Processes > 2 || (s.User == "root" && s.Processes > 1)
 }
 
 func contains(list []string, s string) bool {

@@ -36,36 +36,45 @@ func TestListKinds(t *testing.T) {
 	h.SSH(t, u, false, "sleep 3601")
 	h.Forward(t, u)
 	ftp := h.SFTP(t, u)
-	waitSessions(t, h, u, 4, func(s session) bool {
-		return s.Processes > 0 && (s.TTY == "" || s.Command == "sleep 3600")
+	// A login is listed from the moment logind knows it, before its
+	// command runs (an exec or sftp login then looks like a forward): wait
+	// for each to run what it was opened for.
+	var all []session
+	kinds := map[string]session{}
+	waitFor(t, "a tty, an exec, an sftp and a forward session of "+u.Name, func() (bool, string) {
+		all = ofUser(list(t, h), u.Name)
+		clear(kinds)
+		for _, s := range all {
+			switch {
+			case s.Stale || s.Processes == 0:
+			case s.TTY != "" && s.Command == "sleep 3600":
+				kinds["tty"] = s
+			case s.TTY == "" && s.Command == "sleep 3601":
+				kinds["exec"] = s
+			case s.TTY == "" && strings.Contains(s.Command, "sftp-server"):
+				kinds["sftp"] = s
+			case s.TTY == "" && s.Command == "":
+				kinds["forward"] = s
+			}
+		}
+		return len(all) == 4 && len(kinds) == 4, dump(all)
 	})
 	var job []int
 	waitFor(t, "the setsid job to run", func() (bool, string) {
 		job = pidsOf(t, h, u, "sleep 3602")
 		return len(job) == 1, strconv.Itoa(len(job)) + " processes"
 	})
-	all := ofUser(list(t, h), u.Name)
+	all = ofUser(list(t, h), u.Name)
 	if len(all) != 4 {
 		t.Fatalf("want 4 sessions of %s (tty, no-tty, forward, sftp), the setsid job in the tty's; got %d:\n%s", u.Name, len(all), dump(all))
 	}
-	kinds := map[string]session{}
 	for _, s := range all {
 		if s.User != u.Name || s.UID != u.UID || s.Host != "127.0.0.1" || s.Stale || !has(s.Sources, "logind") || !has(s.Sources, "proc") || s.LogindID == "" {
 			t.Errorf("session %s: want user %s uid %d from 127.0.0.1, live, sources logind and proc, a logind id:\n%s", s.ID, u.Name, u.UID, dump(s))
 		}
-		switch {
-		case s.TTY != "":
-			kinds["tty"] = s
-		case s.Command == "sleep 3601":
-			kinds["exec"] = s
-		case strings.Contains(s.Command, "sftp-server"):
-			kinds["sftp"] = s
-		case s.Command == "":
-			kinds["forward"] = s
+		if s.ID == kinds["tty"].ID {
+			kinds["tty"] = s // as listed with the job running
 		}
-	}
-	if len(kinds) != 4 {
-		t.Fatalf("want one tty, one exec, one sftp and one forward session; got:\n%s", dump(all))
 	}
 	s := kinds["tty"]
 	if !strings.HasPrefix(s.TTY, "pts/") || s.Kind != "ssh" || s.Command != "sleep 3600" || !has(s.Sources, "utmp") {
