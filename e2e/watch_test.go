@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,28 +15,11 @@ import (
 	"github.com/sshkick/sshkick/internal/sshdtest"
 )
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startWatch runs `sshkick watch` in the background until the test ends.
-func startWatch(t *testing.T, args ...string) (*exec.Cmd, *lockedBuf) {
+func startWatch(t *testing.T, args ...string) (*exec.Cmd, *sshdtest.Buffer) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"watch"}, args...)...)
-	logs := &lockedBuf{}
+	logs := &sshdtest.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

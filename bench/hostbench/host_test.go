@@ -39,13 +39,6 @@ import (
 	"github.com/sshkick/sshkick/internal/sshdtest"
 )
 
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
 // build builds sshkick and the process helper into a directory every test
 // user can read.
 func build(b *testing.B) (bin, helper, dir string) {
@@ -133,14 +126,14 @@ func compare(b *testing.B, helper, what string, tools []*tool) {
 	fmt.Printf("%s; %d processes on the host; %d rounds\n", what, procs, round)
 	for _, t := range tools {
 		fmt.Printf("  %-28s median %9.2f ms  max RSS %7.1f MB  (%d runs, %d lines)\n",
-			t.name, ms(median(t.times)), float64(t.rss)/1024, len(t.times), t.lines)
+			t.name, sshdtest.Ms(sshdtest.Median(t.times)), float64(t.rss)/1024, len(t.times), t.lines)
 	}
 	first := tools[0]
 	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(ms(median(first.times)), "sshkick-ms")
+	b.ReportMetric(sshdtest.Ms(sshdtest.Median(first.times)), "sshkick-ms")
 	b.ReportMetric(float64(first.rss)/1024, "sshkick-rss-MB")
 	for _, t := range tools[1:] {
-		r := float64(median(first.times)) / float64(median(t.times))
+		r := float64(sshdtest.Median(first.times)) / float64(sshdtest.Median(t.times))
 		fmt.Printf("  ratio %s / %s: %.3f (time), %.2f (max RSS)\n", first.name, t.name, r, float64(first.rss)/float64(t.rss))
 	}
 }
@@ -152,17 +145,6 @@ type lineCounter struct{ n int }
 func (l *lineCounter) Write(p []byte) (int, error) {
 	l.n += bytes.Count(p, []byte("\n"))
 	return len(p), nil
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func median(d []time.Duration) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 func countProcs() int {
@@ -186,13 +168,13 @@ func inSSHD(s *sshdtest.Server, argv ...string) []string {
 // terminal sessions of SSHKICK_BENCH_USERS (10) users; `w` runs in at
 // most SSHKICK_BENCH_W_RUNS (5) rounds.
 func BenchmarkList200(b *testing.B) {
-	n, nu := envInt("SSHKICK_BENCH_SESSIONS", 200), envInt("SSHKICK_BENCH_USERS", 10)
+	n, nu := sshdtest.EnvInt("SSHKICK_BENCH_SESSIONS", 200), sshdtest.EnvInt("SSHKICK_BENCH_USERS", 10)
 	bin, helper, _ := build(b)
 	s := host200(b, n, nu)
 	compare(b, helper, fmt.Sprintf("%d SSH sessions of %d users", n, nu), []*tool{
 		{name: "sshkick list --utmp FILE", argv: []string{bin, "list", "--utmp", s.Utmp}},
 		{name: "who -u FILE", argv: []string{"who", "-u", s.Utmp}},
-		{name: "w (nsenter)", argv: inSSHD(s, "w"), max: envInt("SSHKICK_BENCH_W_RUNS", 5)},
+		{name: "w (nsenter)", argv: inSSHD(s, "w"), max: sshdtest.EnvInt("SSHKICK_BENCH_W_RUNS", 5)},
 		{name: "nsenter true (overhead)", argv: inSSHD(s, "true")},
 	})
 }
@@ -200,7 +182,7 @@ func BenchmarkList200(b *testing.B) {
 // BenchmarkDiscover200 is session.Discover in this process on the host of
 // BenchmarkList200, for profiling the listing (-cpuprofile).
 func BenchmarkDiscover200(b *testing.B) {
-	n, nu := envInt("SSHKICK_BENCH_SESSIONS", 200), envInt("SSHKICK_BENCH_USERS", 10)
+	n, nu := sshdtest.EnvInt("SSHKICK_BENCH_SESSIONS", 200), sshdtest.EnvInt("SSHKICK_BENCH_USERS", 10)
 	s := host200(b, n, nu)
 	b.ResetTimer()
 	for b.Loop() {
@@ -260,8 +242,8 @@ func host200(b testing.TB, n, nu int) *sshdtest.Server {
 // side by side, in which each process forks the next after calling
 // setsid() (issue 8: the old discovery made each one a session).
 func BenchmarkListChain(b *testing.B) {
-	n := envInt("SSHKICK_BENCH_PROCS", 10000)
-	width := envInt("SSHKICK_BENCH_WIDTH", 100)
+	n := sshdtest.EnvInt("SSHKICK_BENCH_PROCS", 10000)
+	width := sshdtest.EnvInt("SSHKICK_BENCH_WIDTH", 100)
 	bin, helper, _ := build(b)
 	s := sshdtest.Start(b)
 	u := s.AddUser(b)
@@ -274,7 +256,7 @@ func BenchmarkListChain(b *testing.B) {
 	compare(b, helper, fmt.Sprintf("one SSH session holding %d processes in %d chains (each process called setsid)", n, width), []*tool{
 		{name: "sshkick list --utmp FILE", argv: []string{bin, "list", "--utmp", s.Utmp}},
 		{name: "ps -e", argv: []string{"ps", "-e"}},
-		{name: "w (nsenter)", argv: inSSHD(s, "w"), max: envInt("SSHKICK_BENCH_W_RUNS", 5)},
+		{name: "w (nsenter)", argv: inSSHD(s, "w"), max: sshdtest.EnvInt("SSHKICK_BENCH_W_RUNS", 5)},
 	})
 }
 
@@ -282,8 +264,8 @@ func BenchmarkListChain(b *testing.B) {
 // SSH session named sshd, sharing one argv of SSHKICK_BENCH_ARGV bytes
 // (1,950,000; issue 8: the old discovery read and kept every one whole).
 func BenchmarkListArgvFlood(b *testing.B) {
-	n := envInt("SSHKICK_BENCH_PROCS", 300)
-	size := envInt("SSHKICK_BENCH_ARGV", 1950000)
+	n := sshdtest.EnvInt("SSHKICK_BENCH_PROCS", 300)
+	size := sshdtest.EnvInt("SSHKICK_BENCH_ARGV", 1950000)
 	bin, helper, dir := build(b)
 	fake := filepath.Join(dir, "sshd")
 	if out, err := exec.Command("cp", helper, fake).CombinedOutput(); err != nil {

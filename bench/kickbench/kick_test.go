@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,17 +32,10 @@ func build(b *testing.B) (bin, dir string) {
 	return bin, dir
 }
 
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
 // BenchmarkKickVsPkill: one iteration ends N sessions with sshkick and N
 // with pkill. Metrics: medians in ms and their ratio.
 func BenchmarkKickVsPkill(b *testing.B) {
-	n := envInt("SSHKICK_BENCH_N", 50)
+	n := sshdtest.EnvInt("SSHKICK_BENCH_N", 50)
 	bin, dir := build(b)
 	s := sshdtest.Start(b)
 	u := s.AddUser(b)
@@ -99,12 +91,12 @@ func BenchmarkKickVsPkill(b *testing.B) {
 		waitEnded(sess)
 		tp = append(tp, time.Since(start))
 	}
-	mk, mp := median(tk), median(tp)
+	mk, mp := sshdtest.Median(tk), sshdtest.Median(tp)
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(float64(n), "sessions")
-	b.ReportMetric(ms(mk), "sshkick-ms")
-	b.ReportMetric(ms(median(own)), "sshkick-cmd-ms")
-	b.ReportMetric(ms(mp), "pkill-ms")
+	b.ReportMetric(sshdtest.Ms(mk), "sshkick-ms")
+	b.ReportMetric(sshdtest.Ms(sshdtest.Median(own)), "sshkick-cmd-ms")
+	b.ReportMetric(sshdtest.Ms(mp), "pkill-ms")
 	b.ReportMetric(float64(mk)/float64(mp), "ratio")
 	b.Logf("%d sessions, %d rounds: sshkick %v, pkill %v", n, len(tk), tk, tp)
 }
@@ -186,27 +178,16 @@ func BenchmarkKickOneLatency(b *testing.B) {
 		}
 		b.StartTimer()
 	}
-	mk, mh := median(tk), median(th)
+	mk, mh := sshdtest.Median(tk), sshdtest.Median(th)
 	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(ms(mk), "sshkick-ms")
-	b.ReportMetric(ms(mh), "killhup-ms")
+	b.ReportMetric(sshdtest.Ms(mk), "sshkick-ms")
+	b.ReportMetric(sshdtest.Ms(mh), "killhup-ms")
 	b.ReportMetric(float64(mk)/float64(mh), "ratio")
 	if base != "" {
-		b.ReportMetric(ms(median(tb)), "baseline-ms")
-		b.ReportMetric(float64(mk)/float64(median(tb)), "ratio-to-baseline")
+		b.ReportMetric(sshdtest.Ms(sshdtest.Median(tb)), "baseline-ms")
+		b.ReportMetric(float64(mk)/float64(sshdtest.Median(tb)), "ratio-to-baseline")
 	}
 	b.Logf("%d rounds: sshkick %v; kill -HUP %v; baseline %v", len(tk), tk, th, tb)
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func median(d []time.Duration) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // userSSHD is the user's sshd process serving tty ("sshd: USER@pts/N").

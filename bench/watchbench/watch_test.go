@@ -30,13 +30,6 @@ import (
 	"github.com/sshkick/sshkick/internal/sshdtest"
 )
 
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
 // cpuTicks is utime+stime of pid, in clock ticks (USER_HZ, 100).
 func cpuTicks(b *testing.B, pid int) int64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -66,30 +59,13 @@ func statusKB(b *testing.B, pid int, key string) int64 {
 	return -1
 }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // BenchmarkWatchCost: one iteration is the whole measurement (run it
 // with -benchtime 1x). Environment: SSHKICK_BENCH_N sessions (200),
 // SSHKICK_BENCH_PERIOD seconds measured (120), SSHKICK_BENCH_INTERVAL the
 // policy's interval (15s).
 func BenchmarkWatchCost(b *testing.B) {
-	n := envInt("SSHKICK_BENCH_N", 200)
-	period := time.Duration(envInt("SSHKICK_BENCH_PERIOD", 120)) * time.Second
+	n := sshdtest.EnvInt("SSHKICK_BENCH_N", 200)
+	period := time.Duration(sshdtest.EnvInt("SSHKICK_BENCH_PERIOD", 120)) * time.Second
 	interval := os.Getenv("SSHKICK_BENCH_INTERVAL")
 	if interval == "" {
 		interval = "15s"
@@ -131,7 +107,7 @@ max_session = "24h"
 `, interval, short.Name, maxSession.String(), u.Name)), 0o644)
 	audit := filepath.Join(dir, "audit.jsonl")
 	cmd := exec.Command(bin, "watch", "--config", cfg, "--utmp", s.Utmp, "--state", filepath.Join(dir, "state.json"), "--audit-log", audit)
-	logs := &lockedBuf{}
+	logs := &sshdtest.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

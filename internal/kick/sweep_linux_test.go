@@ -372,22 +372,22 @@ func trapJobEnded(t *testing.T, wait time.Duration) bool {
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		for {
+		sshdtest.Poll(wait+time.Minute, func() bool {
 			select {
 			case <-done:
-				return
+				return true
 			default:
 			}
 			if snap, err := proc.Scan("/proc"); err == nil {
 				for _, p := range snap.Children(leader.pid) {
 					if p.PID != bg.PID && p.Comm == "sleep" && !p.Zombie() {
 						job = p
-						return
+						return true
 					}
 				}
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return false
+		})
 	}()
 	oc := kickOne1(t, s, Options{Wait: wait})
 	close(done)

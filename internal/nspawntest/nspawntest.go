@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"github.com/sshkick/sshkick/internal/debtree"
+	"github.com/sshkick/sshkick/internal/sshdtest"
 )
 
 // UserPrefix starts the name of every user the tests create in the
@@ -589,26 +590,7 @@ func (c *Client) Close() {
 }
 
 // Buffer is a goroutine-safe output buffer.
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-// Bytes returns a copy of what was written.
-func (b *Buffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.b.Bytes())
-}
-
-// String returns what was written.
-func (b *Buffer) String() string { return string(b.Bytes()) }
+type Buffer = sshdtest.Buffer
 
 func randHex(n int) string {
 	b := make([]byte, n)

@@ -521,3 +521,6 @@ func (b *Buffer) Bytes() []byte {
 	defer b.mu.Unlock()
 	return bytes.Clone(b.b.Bytes())
 }
+
+// String returns what was written so far.
+func (b *Buffer) String() string { return string(b.Bytes()) }
